@@ -1,0 +1,89 @@
+"""chunkwise: streamed OpenAI-compatible chat completions in, finished and correct messages out.
+
+The core is sans-IO and needs only pydantic::
+
+    assembler = chunkwise.StreamAssembler(thought_tag="think")
+    for piece in response_bytes:
+        for event in assembler.feed_bytes(piece):
+            ...
+    assembler.close()
+    completion = assembler.completion
+
+Optional integrations live in their own modules, which this package never imports:
+``chunkwise.strategies`` (hypothesis).
+"""
+
+from ._assembler import State, StreamAssembler, assemble
+from ._errors import (
+    AssemblerStateError,
+    ChunkwiseError,
+    IncompleteStreamError,
+    MalformedChunkError,
+    ServerError,
+)
+from ._events import (
+    ChoiceFinished,
+    ContentDelta,
+    ContentDone,
+    Event,
+    ReasoningDelta,
+    ReasoningDone,
+    RefusalDelta,
+    RefusalDone,
+    ServerErrorReceived,
+    StreamEnded,
+    ToolCallArgumentsDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    UsageReported,
+)
+from ._models import (
+    Audio,
+    ChatCompletion,
+    Choice,
+    ChoiceLogprobs,
+    FunctionCall,
+    Message,
+    ToolCall,
+    Usage,
+)
+from ._sse import ServerSentEvent, SSEDecoder, StrayText
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssemblerStateError",
+    "Audio",
+    "ChatCompletion",
+    "Choice",
+    "ChoiceFinished",
+    "ChoiceLogprobs",
+    "ChunkwiseError",
+    "ContentDelta",
+    "ContentDone",
+    "Event",
+    "FunctionCall",
+    "IncompleteStreamError",
+    "MalformedChunkError",
+    "Message",
+    "ReasoningDelta",
+    "ReasoningDone",
+    "RefusalDelta",
+    "RefusalDone",
+    "SSEDecoder",
+    "ServerError",
+    "ServerErrorReceived",
+    "ServerSentEvent",
+    "State",
+    "StrayText",
+    "StreamAssembler",
+    "StreamEnded",
+    "ToolCall",
+    "ToolCallArgumentsDelta",
+    "ToolCallDone",
+    "ToolCallStarted",
+    "Usage",
+    "UsageReported",
+    "__version__",
+    "assemble",
+]

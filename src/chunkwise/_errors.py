@@ -1,0 +1,137 @@
+"""The one exception tree of chunkwise.
+
+    ChunkwiseError                 base: catch this to catch everything we raise
+     ├── ServerError               the server reported an error inside the stream (its fault)
+     ├── IncompleteStreamError     the stream ended before every choice finished (its fault, or the network's)
+     ├── MalformedChunkError       a payload that is not a valid chunk (its fault)
+     └── AssemblerStateError       the assembler was used after it failed or closed (the caller's fault)
+
+Every error raised while a stream is being assembled carries what was received so far:
+``partial`` is the completion assembled up to the failure (a ``ChatCompletion``), and ``events``
+holds the events the failing call produced before it failed, so a caller that catches the error
+loses nothing. No other exception type leaves ``StreamAssembler.feed``/``feed_bytes``/``close``:
+anything else would be a bug in chunkwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._events import Event
+    from ._models import ChatCompletion
+
+__all__ = [
+    "AssemblerStateError",
+    "ChunkwiseError",
+    "IncompleteStreamError",
+    "MalformedChunkError",
+    "ServerError",
+]
+
+
+class ChunkwiseError(Exception):
+    """Base of every exception chunkwise raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial: ChatCompletion | None = None,
+        events: Sequence[Event] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        #: The completion assembled from everything received before the failure.
+        self.partial = partial
+        #: Events the failing call produced before it raised (already applied to ``partial``).
+        self.events: list[Event] = list(events)
+
+
+class ServerError(ChunkwiseError):
+    """The server reported an error in the stream.
+
+    Seen as an ``event: error`` frame (Groq), a ``data: {"error": {...}}`` payload (OpenRouter), or a
+    raw JSON line outside SSE framing (Vertex writes ``[{"error": {"code": 499, ...}}]`` mid-stream).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: Any,
+        code: Any = None,
+        status: str | None = None,
+        partial: ChatCompletion | None = None,
+        events: Sequence[Event] = (),
+    ) -> None:
+        super().__init__(message, partial=partial, events=events)
+        #: The error as the server sent it (parsed JSON where it was JSON, else the raw text).
+        self.body = body
+        #: The server's code (``499``, ``"tool_use_failed"``, ...) when it sent one.
+        self.code = code
+        #: The server's status string (``"CANCELLED"``) when it sent one.
+        self.status = status
+
+
+class IncompleteStreamError(ChunkwiseError):
+    """The stream ended before it was complete.
+
+    Complete means: at least one choice appeared and every choice that appeared has a
+    ``finish_reason`` (and, when the assembler was asked to require it, ``[DONE]`` arrived).
+    ``unfinished_choices`` lists the choice indexes that never finished.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        unfinished_choices: Sequence[int] = (),
+        done_received: bool = False,
+        partial: ChatCompletion | None = None,
+        events: Sequence[Event] = (),
+    ) -> None:
+        super().__init__(message, partial=partial, events=events)
+        self.unfinished_choices = list(unfinished_choices)
+        self.done_received = done_received
+
+
+class MalformedChunkError(ChunkwiseError):
+    """A payload could not be read as a chunk: invalid JSON, invalid UTF-8, or the wrong shape.
+
+    ``position`` is the 0-based number of the payload in the stream; ``raw`` is its text;
+    ``offset`` is the character offset of a JSON syntax error inside ``raw`` when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        position: int,
+        raw: str,
+        offset: int | None = None,
+        partial: ChatCompletion | None = None,
+        events: Sequence[Event] = (),
+    ) -> None:
+        super().__init__(message, partial=partial, events=events)
+        self.position = position
+        self.raw = raw
+        self.offset = offset
+
+
+class AssemblerStateError(ChunkwiseError):
+    """The assembler was fed after it failed or was closed.
+
+    ``cause`` is the error that ended the stream, if one did.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: ChunkwiseError | None = None,
+        partial: ChatCompletion | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.cause = cause

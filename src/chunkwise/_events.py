@@ -1,0 +1,168 @@
+"""What happened in a stream, as small frozen records.
+
+Each event is fully built when it is emitted and never changes afterwards. Don't subclass them:
+``Event`` is a closed union meant for exhaustive ``match`` statements. ``choice`` is the choice
+index the server sent (``n > 1`` streams interleave choices); ``call`` is the tool call's position
+in that choice's ``tool_calls`` list (first-seen order), which is stable even when the server's
+own ``index`` for the call changes (Vertex does this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ChoiceFinished",
+    "ContentDelta",
+    "ContentDone",
+    "Event",
+    "ReasoningDelta",
+    "ReasoningDone",
+    "RefusalDelta",
+    "RefusalDone",
+    "ServerErrorReceived",
+    "StreamEnded",
+    "ToolCallArgumentsDelta",
+    "ToolCallDone",
+    "ToolCallStarted",
+    "UsageReported",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContentDelta:
+    """Answer text arrived (thinking already split out)."""
+
+    choice: int
+    delta: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContentDone:
+    """The choice finished; ``content`` is its whole answer text."""
+
+    choice: int
+    content: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReasoningDelta:
+    """Thinking text arrived: ``delta.reasoning_content``/``delta.reasoning``, or tagged content."""
+
+    choice: int
+    delta: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReasoningDone:
+    """The choice finished; ``reasoning`` is its whole thinking text.
+
+    ``unterminated`` is true when a ``<tag>`` thinking block was still open at the end.
+    """
+
+    choice: int
+    reasoning: str
+    unterminated: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefusalDelta:
+    """Refusal text arrived (``delta.refusal``)."""
+
+    choice: int
+    delta: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefusalDone:
+    """The choice finished; ``refusal`` is its whole refusal text."""
+
+    choice: int
+    refusal: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallStarted:
+    """A new tool call appeared; ``id``/``name`` are what its first fragment carried."""
+
+    choice: int
+    call: int
+    id: str | None
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallArgumentsDelta:
+    """A fragment of a tool call's JSON arguments arrived."""
+
+    choice: int
+    call: int
+    delta: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallDone:
+    """The choice finished, so this call is complete.
+
+    ``arguments`` is the text exactly as received; ``parsed`` the JSON value when it parses,
+    and ``error`` the reason when it does not (then ``parsed`` is None).
+    """
+
+    choice: int
+    call: int
+    id: str | None
+    name: str | None
+    arguments: str
+    parsed: Any
+    error: str | None
+    has_thought_signature: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChoiceFinished:
+    """The server sent the choice's ``finish_reason``."""
+
+    choice: int
+    finish_reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageReported:
+    """A usage object arrived; the last one seen is the one the completion keeps."""
+
+    usage: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerErrorReceived:
+    """The server reported an error. Always the last event of a call that then raises ``ServerError``."""
+
+    body: Any
+    code: Any
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamEnded:
+    """``close()`` was called. ``complete`` is false when it then raises ``IncompleteStreamError``."""
+
+    complete: bool
+    done_received: bool
+
+
+Event = (
+    ContentDelta
+    | ContentDone
+    | ReasoningDelta
+    | ReasoningDone
+    | RefusalDelta
+    | RefusalDone
+    | ToolCallStarted
+    | ToolCallArgumentsDelta
+    | ToolCallDone
+    | ChoiceFinished
+    | UsageReported
+    | ServerErrorReceived
+    | StreamEnded
+)

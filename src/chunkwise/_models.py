@@ -1,0 +1,186 @@
+"""The assembled result: pydantic models in the shape of a non-streaming ``chat.completion``.
+
+``completion.model_dump(exclude_none=True)`` is the JSON the same endpoint would have returned
+without ``stream: true``, with two additions a stream makes possible: ``message.reasoning_content``
+holds thinking text (from ``delta.reasoning_content``/``delta.reasoning`` or split out of tagged
+content), and fields the server sent that this module does not name (Azure
+``content_filter_results``, Groq ``x_groq``, Perplexity ``citations``, ...) are kept as extras.
+
+A few facts about the stream itself are attributes excluded from the dump (``done_received``,
+``ToolCall.arguments_error``, ``Message.thinking_unterminated``): they describe how the answer
+arrived, not the answer.
+
+The assembler builds these with ``model_construct`` from values it has already checked, once,
+at the end (or on each ``snapshot``), so the hot path never touches pydantic.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Audio",
+    "ChatCompletion",
+    "Choice",
+    "ChoiceLogprobs",
+    "FunctionCall",
+    "Message",
+    "ToolCall",
+    "Usage",
+]
+
+
+class _Model(BaseModel):
+    # Unknown fields are the server's data: keep them (SPEC 2).
+    model_config = ConfigDict(extra="allow")
+
+
+class FunctionCall(_Model):
+    name: str | None = None
+    #: The arguments exactly as received, even when they are not valid JSON.
+    arguments: str = ""
+
+
+class ToolCall(_Model):
+    id: str | None = None
+    type: str = "function"
+    function: FunctionCall = Field(default_factory=FunctionCall)
+    #: Gemini's per-call metadata; ``extra_content.google.thought_signature`` must go back unchanged.
+    extra_content: dict[str, Any] | None = None
+    #: Why ``function.arguments`` is not valid JSON, or None when it is. Not part of the dump.
+    arguments_error: str | None = Field(default=None, exclude=True)
+
+    @property
+    def parsed_arguments(self) -> Any:
+        """The arguments as a JSON value, or None when they are not valid JSON (see ``arguments_error``)."""
+        if self.arguments_error is not None:
+            return None
+        try:
+            return json.loads(self.function.arguments)
+        except ValueError:
+            return None
+
+    @property
+    def thought_signature(self) -> str | None:
+        """Gemini's thought signature for this call (``extra_content.google``, or ``.vertex``)."""
+        return _thought_signature(self.extra_content)
+
+
+class Audio(_Model):
+    """Audio output, and Gemini image output (Gemini returns images in ``message.audio.data``)."""
+
+    id: str | None = None
+    data: str | None = None
+    expires_at: int | None = None
+    transcript: str | None = None
+    extra_content: dict[str, Any] | None = None
+
+
+class Message(_Model):
+    role: str = "assistant"
+    #: The answer text; a list of parts only when the server sent non-text parts.
+    content: str | list[Any] | None = None
+    refusal: str | None = None
+    #: Thinking text, kept apart from the answer.
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    audio: Audio | None = None
+    extra_content: dict[str, Any] | None = None
+    #: A ``<tag>`` thinking block was still open when the stream ended. Not part of the dump.
+    thinking_unterminated: bool = Field(default=False, exclude=True)
+
+    @property
+    def thought_signature(self) -> str | None:
+        """Message-level thought signature (Gemini signs text answers here)."""
+        return _thought_signature(self.extra_content)
+
+    def to_request_message(self) -> dict[str, Any]:
+        """This message as the assistant message of the next request.
+
+        Gemini 3 rejects a follow-up whose function calls lack the signature they came with
+        (400 "Function call is missing a thought_signature in functionCall parts"), so each tool
+        call keeps its own ``extra_content`` and the message keeps its own. Thinking text is left
+        out (servers do not take it back); OpenRouter's ``reasoning_details`` are kept, since that
+        gateway carries Gemini signatures in them and asks for them back.
+        """
+        out: dict[str, Any] = {"role": self.role, "content": copy.deepcopy(self.content)}
+        if self.refusal is not None:
+            out["refusal"] = self.refusal
+        if self.tool_calls:
+            calls = []
+            for call in self.tool_calls:
+                item: dict[str, Any] = {
+                    "id": call.id,
+                    "type": call.type,
+                    "function": {"name": call.function.name, "arguments": call.function.arguments},
+                }
+                if call.extra_content is not None:
+                    item["extra_content"] = copy.deepcopy(call.extra_content)
+                calls.append(item)
+            out["tool_calls"] = calls
+        if self.extra_content is not None:
+            out["extra_content"] = copy.deepcopy(self.extra_content)
+        if self.audio is not None and self.audio.id is not None:
+            out["audio"] = {"id": self.audio.id}
+        extra = self.__pydantic_extra__ or {}
+        if extra.get("reasoning_details"):
+            out["reasoning_details"] = copy.deepcopy(extra["reasoning_details"])
+        return out
+
+
+class ChoiceLogprobs(_Model):
+    content: list[Any] | None = None
+    refusal: list[Any] | None = None
+
+
+class Choice(_Model):
+    index: int
+    message: Message = Field(default_factory=Message)
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class Usage(_Model):
+    """Token counts exactly as the server reported them (never summed, never estimated)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class ChatCompletion(_Model):
+    id: str | None = None
+    object: str = "chat.completion"
+    created: int | None = None
+    model: str | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    choices: list[Choice] = Field(default_factory=list)
+    usage: Usage | None = None
+    #: Whether ``data: [DONE]`` arrived. Not part of the dump.
+    done_received: bool = Field(default=False, exclude=True)
+
+    @property
+    def message(self) -> Message:
+        """The first choice's message (the usual ``n = 1`` case). Raises IndexError if there is none."""
+        return self.choices[0].message
+
+    def to_request_message(self, choice: int = 0) -> dict[str, Any]:
+        """The message of the choice at list position ``choice``, ready to send back."""
+        return self.choices[choice].message.to_request_message()
+
+
+def _thought_signature(extra: dict[str, Any] | None) -> str | None:
+    if not extra:
+        return None
+    for vendor in ("google", "vertex"):
+        part = extra.get(vendor)
+        if isinstance(part, dict):
+            sig = part.get("thought_signature")
+            if isinstance(sig, str) and sig:
+                return sig
+    return None

@@ -1,0 +1,78 @@
+"""Incremental splitting of ``<tag>thinking</tag>`` text out of streamed content.
+
+Vertex with ``extra_body.google.thought_tag_marker = "think"`` puts thoughts inside ``content`` as
+``<think>...</think>`` (several blocks may follow each other); the Gemini API with
+``include_thoughts`` opens content with one ``<thought>...</thought>`` block. DeepSeek-R1 served by
+Together or vLLM does the same with ``<think>``. The tag can be cut anywhere between chunks
+(``"<thi"`` + ``"nk>"``), so the splitter holds back only the longest tail that could still
+begin the tag it is looking for, and releases it when the next piece (or ``flush``) decides.
+
+Invariant (tested as a property): the concatenation of every segment, tags included, is exactly
+the text fed, in order, however the text was cut.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ANSWER", "TAG", "THINKING", "ThinkTagSplitter"]
+
+ANSWER = 0
+THINKING = 1
+TAG = 2
+
+Segment = tuple[int, str]
+
+
+class ThinkTagSplitter:
+    """Feed content pieces; get ``(kind, text)`` segments with kind ANSWER, THINKING or TAG."""
+
+    __slots__ = ("_close", "_held", "_open", "inside")
+
+    def __init__(self, tag: str) -> None:
+        self._open = f"<{tag}>"
+        self._close = f"</{tag}>"
+        self._held = ""  # a tail that may be the start of the tag we look for (never longer than it)
+        #: True while inside a thinking block.
+        self.inside = False
+
+    def feed(self, text: str) -> list[Segment]:
+        if self._held:
+            text = self._held + text  # bounded by the tag's length: no growing buffer
+            self._held = ""
+        elif "<" not in text:
+            # Fast path: no tag can start in this piece.
+            return [(THINKING if self.inside else ANSWER, text)] if text else []
+        out: list[Segment] = []
+        pos = 0
+        while True:
+            tag = self._close if self.inside else self._open
+            i = text.find(tag, pos)
+            if i < 0:
+                break
+            if i > pos:
+                out.append((THINKING if self.inside else ANSWER, text[pos:i]))
+            out.append((TAG, tag))
+            self.inside = not self.inside
+            pos = i + len(tag)
+        end = len(text)
+        keep = self._tail_to_hold(text, pos, tag)
+        if end - keep > pos:
+            out.append((THINKING if self.inside else ANSWER, text[pos : end - keep]))
+        if keep:
+            self._held = text[end - keep :]
+        return out
+
+    def flush(self) -> list[Segment]:
+        """End of the content: what was held back is plain text after all (``"5 <"`` keeps its ``<``)."""
+        held, self._held = self._held, ""
+        return [(THINKING if self.inside else ANSWER, held)] if held else []
+
+    @staticmethod
+    def _tail_to_hold(text: str, pos: int, tag: str) -> int:
+        """Length of the longest suffix of ``text[pos:]`` that is a proper prefix of ``tag``."""
+        limit = min(len(tag) - 1, len(text) - pos)
+        if limit <= 0 or "<" not in text[-limit:]:
+            return 0
+        for k in range(limit, 0, -1):
+            if text.endswith(tag[:k]):
+                return k
+        return 0
