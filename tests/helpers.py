@@ -1,0 +1,60 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import chunkwise
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def shared_dir() -> Path | None:
+    """`../shared` (or $CHUNKWISE_SHARED): the team's read-only files, not part of this repository."""
+    configured = os.environ.get("CHUNKWISE_SHARED")
+    path = Path(configured) if configured else ROOT.parent / "shared"
+    return path if path.is_dir() else None
+
+
+def delta_choice(index: int = 0, finish: str | None = None, **delta: Any) -> dict[str, Any]:
+    """One entry of `choices` with the given delta fields."""
+    entry: dict[str, Any] = {"index": index, "delta": delta}
+    if finish is not None:
+        entry["finish_reason"] = finish
+    return entry
+
+
+def chunk(*choices: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A `chat.completion.chunk` with a fixed envelope unless overridden."""
+    out: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 100, "model": "m"}
+    out["choices"] = list(choices)
+    out.update(fields)
+    return out
+
+
+def run(
+    chunks: list[Any], **options: Any
+) -> tuple[chunkwise.ChatCompletion, list[chunkwise.Event]]:
+    """Feed every chunk, close, and return the completion and all events."""
+    assembler = chunkwise.StreamAssembler(**options)
+    events: list[chunkwise.Event] = []
+    for item in chunks:
+        events += assembler.feed(item)
+    events += assembler.close()
+    return assembler.completion, events
+
+
+def sse(*chunks: Any, done: bool = True) -> bytes:
+    """An SSE body: each chunk as `data: <json>` (a str is written as the data verbatim)."""
+    lines = [c if isinstance(c, str) else json.dumps(c) for c in chunks]
+    if done:
+        lines.append("[DONE]")
+    return "".join(f"data: {line}\n\n" for line in lines).encode()
+
+
+def of_type(events: list[Any], kind: type) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]

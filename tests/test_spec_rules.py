@@ -1,0 +1,684 @@
+"""One test per rule of SPEC.md (sections 1-9), each named for its rule and citing the quirk it covers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from helpers import chunk, delta_choice, of_type, run, sse
+
+import chunkwise
+from chunkwise import (
+    ChoiceFinished,
+    ContentDelta,
+    IncompleteStreamError,
+    MalformedChunkError,
+    ReasoningDone,
+    ServerError,
+    StreamAssembler,
+    ToolCallArgumentsDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    UsageReported,
+)
+
+# ---------------------------------------------------------------- 1. Input forms
+
+
+def test_1_input_forms_mapping_json_text_bytes_and_client_objects() -> None:
+    """A chunk may come parsed, as JSON text or bytes, or as another client's object (openai-python)."""
+    first = chunk(delta_choice(role="assistant", content="a"))
+    second = chunk(delta_choice(content="b"))
+    third = chunk(delta_choice(content="c"))
+    fourth = chunk(delta_choice(content="d", finish="stop"))
+
+    class OpenAIStyleChunk:  # exposes to_dict() like openai-python's ChatCompletionChunk
+        def to_dict(self) -> dict[str, Any]:
+            return third
+
+    class PydanticStyleChunk:
+        def model_dump(self) -> dict[str, Any]:
+            return fourth
+
+    completion, _ = run([first, json.dumps(second), OpenAIStyleChunk(), PydanticStyleChunk()])
+    assert completion.message.content == "abcd"
+
+
+def test_1_input_forms_sse_event_objects() -> None:
+    """httpx-sse's ServerSentEvent (`.event`, `.data`) is taken as one SSE event, `event: error` included."""
+
+    @dataclass
+    class SSE:  # the shape of httpx_sse.ServerSentEvent
+        event: str
+        data: str
+
+    completion, _ = run([SSE("message", json.dumps(chunk(delta_choice(content="x", finish="stop")))), SSE("message", "[DONE]")])
+    assert completion.message.content == "x"
+    assert completion.done_received
+
+    assembler = StreamAssembler()
+    with pytest.raises(ServerError) as info:
+        assembler.feed(SSE("error", '{"error": {"message": "boom", "code": 500}}'))
+    assert info.value.code == 500
+
+
+def test_1_byte_stream_result_independent_of_splits() -> None:
+    """Splits may fall inside a line, inside `\\r\\n`, inside a multi-byte UTF-8 character."""
+    body = sse(chunk(delta_choice(role="assistant", content="héllo → 世界 🎉")), chunk(delta_choice(finish="stop")))
+    body = body.replace(b"\n", b"\r\n")
+    whole = chunkwise.assemble(body)
+    assembler = StreamAssembler()
+    for i in range(len(body)):
+        assembler.feed_bytes(body[i : i + 1])
+    assembler.close()
+    assert assembler.completion == whole
+    assert whole.message.content == "héllo → 世界 🎉"
+
+
+def test_1_done_ends_the_stream_and_is_recorded() -> None:
+    """`data: [DONE]` ends the stream; whether it came is recorded on the result."""
+    with_done = chunkwise.assemble(sse(chunk(delta_choice(content="a", finish="stop"))))
+    without = chunkwise.assemble(sse(chunk(delta_choice(content="a", finish="stop")), done=False))
+    assert with_done.done_received and not without.done_received
+
+
+def test_1_sse_comments_are_keep_alives() -> None:
+    """OpenRouter sends `: OPENROUTER PROCESSING` comment lines between events."""
+    body = b": OPENROUTER PROCESSING\n\n" + sse(chunk(delta_choice(content="a", finish="stop")))
+    assert chunkwise.assemble(body).message.content == "a"
+
+
+def test_1_event_error_frame_is_a_server_error() -> None:
+    """Groq ends a failed stream with `event: error` and `data: {"error": {...}}`."""
+    body = sse(chunk(delta_choice(content="partial")), done=False)
+    body += b'event: error\ndata: {"error":{"message":"Tool call validation failed","code":"tool_use_failed"}}\n\n'
+    with pytest.raises(ServerError) as info:
+        chunkwise.assemble(body)
+    assert info.value.code == "tool_use_failed"
+    assert info.value.partial is not None and info.value.partial.message.content == "partial"
+
+
+def test_1_error_payload_is_a_server_error() -> None:
+    """A `data: {"error": {...}}` payload is an error reported by the server."""
+    with pytest.raises(ServerError) as info:
+        chunkwise.assemble(sse({"error": {"message": "overloaded", "code": 529}}))
+    assert info.value.code == 529 and "overloaded" in str(info.value)
+
+
+def test_1_raw_error_line_outside_sse_framing_surfaces() -> None:
+    """Vertex writes `[{"error": {"code": 499, "status": "CANCELLED"}}]` outside any `data:` line, mid-stream."""
+    body = sse(chunk(delta_choice(content="so far")), done=False)
+    body += b'[{"error": {"code": 499, "message": "The operation was cancelled.", "status": "CANCELLED"}}]\n'
+    with pytest.raises(ServerError) as info:
+        chunkwise.assemble(body)
+    assert (info.value.code, info.value.status) == (499, "CANCELLED")
+    assert info.value.body == [{"error": {"code": 499, "message": "The operation was cancelled.", "status": "CANCELLED"}}]
+    assert info.value.partial is not None and info.value.partial.message.content == "so far"
+
+
+# ---------------------------------------------------------------- 2. Envelope
+
+
+def test_2_envelope_first_non_empty_value_kept() -> None:
+    """AI Studio changes `created` between chunks; Azure's first chunk has `id: ""`, `created: 0`; "" fingerprint kept."""
+    completion, _ = run(
+        [
+            {"choices": [], "id": "", "created": 0, "model": "", "object": "", "prompt_filter_results": []},
+            chunk(delta_choice(content="a"), id="real", created=5, system_fingerprint=""),
+            chunk(delta_choice(content="b", finish="stop"), id="other", created=6, system_fingerprint="fp"),
+        ]
+    )
+    assert (completion.id, completion.created, completion.object) == ("real", 5, "chat.completion")
+    assert completion.system_fingerprint == "fp"  # "" gave way to the first non-empty value
+
+
+def test_2_envelope_empty_system_fingerprint_kept_when_nothing_else_came() -> None:
+    """Vertex sends `system_fingerprint: ""` on every chunk; the non-streaming response has "" too."""
+    completion, _ = run([chunk(delta_choice(content="a", finish="stop"), system_fingerprint="")])
+    assert completion.model_dump(exclude_none=True)["system_fingerprint"] == ""
+
+
+def test_2_empty_choices_and_choice_without_delta() -> None:
+    """Usage-only chunks have `choices: []`; Azure sends a choice with no `delta` at all."""
+    completion, _ = run(
+        [
+            chunk({"index": 0, "finish_reason": None, "content_filter_results": {}}),
+            chunk(delta_choice(content="hi", finish="stop")),
+            chunk(usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}),
+        ]
+    )
+    assert completion.message.content == "hi" and completion.usage is not None
+
+
+def test_2_choice_state_keyed_by_index_in_any_order() -> None:
+    """n > 1 streams interleave choices, and choice 1 may arrive before choice 0."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(1, content="B1")),
+            chunk(delta_choice(0, content="A1")),
+            chunk(delta_choice(1, content="B2", finish="stop")),
+            chunk(delta_choice(0, content="A2", finish="stop")),
+        ]
+    )
+    assert [(c.index, c.message.content) for c in completion.choices] == [(0, "A1A2"), (1, "B1B2")]
+
+
+def test_2_unknown_fields_preserved_everywhere() -> None:
+    """Azure content_filter_results, Groq x_groq, Perplexity citations, Mistral p, OpenAI obfuscation."""
+    completion, _ = run(
+        [
+            chunk(
+                {"index": 0, "delta": {"content": "a", "channel": "final"}, "content_filter_results": {"hate": {"filtered": False}}},
+                x_groq={"id": "req_1"},
+                citations=["https://a"],
+                p="abcdef",
+                obfuscation="xyz",
+            ),
+            chunk(delta_choice(content="b", finish="stop"), x_groq={"usage": {"queue_time": 0.1}}),
+        ]
+    )
+    dump = completion.model_dump(exclude_none=True)
+    assert dump["x_groq"] == {"id": "req_1", "usage": {"queue_time": 0.1}}  # mappings merge key by key
+    assert dump["citations"] == ["https://a"] and dump["p"] == "abcdef" and dump["obfuscation"] == "xyz"
+    assert dump["choices"][0]["content_filter_results"] == {"hate": {"filtered": False}}
+    assert dump["choices"][0]["message"]["channel"] == "final"
+
+
+# ---------------------------------------------------------------- 3. Text, refusal, reasoning
+
+
+def test_3_content_fragments_append() -> None:
+    """`delta.content` fragments are appended, in order."""
+    completion, events = run([chunk(delta_choice(content=p)) for p in ("Hel", "lo", " ", "world")] + [chunk(delta_choice(finish="stop"))])
+    assert completion.message.content == "Hello world"
+    assert [e.delta for e in of_type(events, ContentDelta)] == ["Hel", "lo", " ", "world"]
+
+
+def test_3_content_as_typed_parts() -> None:
+    """Mistral (magistral) sends content as a list: `thinking` parts are thinking, `text` parts append."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(content=[{"type": "thinking", "thinking": [{"type": "text", "text": "The user asks"}]}])),
+            chunk(delta_choice(content=[{"type": "thinking", "thinking": [{"type": "text", "text": " 2+2."}]}])),
+            chunk(delta_choice(content=[{"type": "text", "text": "2 + 2"}])),
+            chunk(delta_choice(content=" = 4", finish="stop")),
+        ]
+    )
+    assert completion.message.reasoning_content == "The user asks 2+2."
+    assert completion.message.content == "2 + 2 = 4"
+
+
+def test_3_non_text_content_parts_kept_in_order() -> None:
+    """Parts that are not text (e.g. an image part) are kept, with the text around them."""
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    completion, _ = run(
+        [
+            chunk(delta_choice(content="Here ")),
+            chunk(delta_choice(content=[{"type": "text", "text": "it is:"}, image])),
+            chunk(delta_choice(content="Done.", finish="stop")),
+        ]
+    )
+    assert completion.message.content == [{"type": "text", "text": "Here it is:"}, image, {"type": "text", "text": "Done."}]
+
+
+def test_3_refusal_appended_separately() -> None:
+    """OpenAI structured outputs stream a refusal in `delta.refusal`, apart from content."""
+    completion, _ = run([chunk(delta_choice(refusal="I'm sorry")), chunk(delta_choice(refusal=", no.", finish="stop"))])
+    assert completion.message.refusal == "I'm sorry, no." and completion.message.content is None
+
+
+def test_3_logprobs_token_lists_concatenated() -> None:
+    """`logprobs.content` / `logprobs.refusal` token lists are concatenated in order (OpenAI)."""
+    tok = lambda t: {"token": t, "logprob": -0.1, "bytes": None, "top_logprobs": []}  # noqa: E731
+    completion, _ = run(
+        [
+            chunk({"index": 0, "delta": {"content": "Fo"}, "logprobs": {"content": [tok("Fo")], "refusal": None}}),
+            chunk({"index": 0, "delta": {"content": "o"}, "logprobs": {"content": [tok("o")], "refusal": None}}),
+            chunk({"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}),
+        ]
+    )
+    assert completion.choices[0].logprobs is not None
+    assert [t["token"] for t in completion.choices[0].logprobs.content or []] == ["Fo", "o"]
+
+
+def test_3_reasoning_content_and_reasoning_are_thinking() -> None:
+    """DeepSeek/Qwen/vLLM/xAI send `reasoning_content`; OpenRouter/Groq send `reasoning`; both are thinking."""
+    completion, _ = run([chunk(delta_choice(reasoning_content="Let me ")), chunk(delta_choice(reasoning="think.")), chunk(delta_choice(content="4", finish="stop"))])
+    assert completion.message.reasoning_content == "Let me think."
+    assert completion.message.content == "4"
+
+
+def test_3_reasoning_sent_under_both_names_not_doubled() -> None:
+    """Some vLLM versions send the same text as both `reasoning_content` and `reasoning`."""
+    completion, _ = run([chunk(delta_choice(reasoning_content="abc", reasoning="abc", finish="stop"))])
+    assert completion.message.reasoning_content == "abc"
+
+
+def test_3_openrouter_reasoning_details_kept_in_order() -> None:
+    """OpenRouter `reasoning_details`: text pieces of one entry merge; Gemini signatures ride as reasoning.encrypted."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(reasoning="Think", reasoning_details=[{"type": "reasoning.text", "text": "Think", "index": 0, "signature": ""}])),
+            chunk(delta_choice(reasoning="ing", reasoning_details=[{"type": "reasoning.text", "text": "ing", "index": 0, "signature": "sig1"}])),
+            chunk(delta_choice(reasoning_details=[{"type": "reasoning.encrypted", "data": "ENC", "index": 1, "format": "google-gemini-v1"}], finish="stop")),
+        ]
+    )
+    details = completion.message.model_dump()["reasoning_details"]
+    assert details == [
+        {"type": "reasoning.text", "text": "Thinking", "index": 0, "signature": "sig1"},
+        {"type": "reasoning.encrypted", "data": "ENC", "index": 1, "format": "google-gemini-v1"},
+    ]
+    assert completion.to_request_message()["reasoning_details"] == details
+
+
+def test_3_role_repeated_on_every_chunk_set_once() -> None:
+    """Vertex repeats `role` on every chunk (openai-python makes "assistantassistant" of it)."""
+    completion, _ = run([chunk(delta_choice(role="assistant", content="a")), chunk(delta_choice(role="assistant", content="b", finish="stop"))])
+    assert completion.message.role == "assistant"
+
+
+# ---------------------------------------------------------------- 4. Inline thinking
+
+
+def test_4_thought_tag_split_across_chunks() -> None:
+    """Vertex `thought_tag_marker: "think"`: the tag may be cut anywhere (`"<thi"` + `"nk>"`)."""
+    pieces = ["<thi", "nk>plan", "ning</th", "ink>\n\nAnswer"]
+    completion, _ = run([chunk(delta_choice(content=p)) for p in pieces] + [chunk(delta_choice(finish="stop"))], thought_tag="think")
+    assert completion.message.reasoning_content == "planning"
+    assert completion.message.content == "\n\nAnswer"
+
+
+def test_4_several_thought_blocks_back_to_back() -> None:
+    """Vertex may send several `<think>` blocks one after another."""
+    completion, _ = run([chunk(delta_choice(content="<think>a</think><think>b</think>c", finish="stop"))], thought_tag="think")
+    assert (completion.message.reasoning_content, completion.message.content) == ("ab", "c")
+
+
+def test_4_hold_back_is_flushed_at_the_end() -> None:
+    """Only a possible tag start is held back, and it is released at the end: "the answer is 5 <" keeps its "<"."""
+    completion, events = run([chunk(delta_choice(content="the answer is 5 <")), chunk(delta_choice(finish="stop"))], thought_tag="think")
+    assert completion.message.content == "the answer is 5 <"
+    assert "".join(e.delta for e in of_type(events, ContentDelta)) == "the answer is 5 <"
+
+
+def test_4_unterminated_thought_block_kept_and_reported() -> None:
+    """A thought block still open at the end is kept as thinking and reported as unterminated."""
+    completion, events = run([chunk(delta_choice(content="<think>still going", finish="length"))], thought_tag="think")
+    assert completion.message.reasoning_content == "still going"
+    assert completion.message.thinking_unterminated
+    assert of_type(events, ReasoningDone)[0].unterminated
+
+
+def test_4_gemini_thought_flag_is_authoritative() -> None:
+    """Gemini API `include_thoughts`: thought chunks flagged `extra_content.google.thought: true`; `</thought>` opens the first unflagged chunk."""
+    flag = {"google": {"thought": True}}
+    completion, _ = run(
+        [
+            chunk(delta_choice(content="<thought>Consider", extra_content=flag)),
+            chunk(delta_choice(content=" it.", extra_content=flag)),
+            chunk(delta_choice(content="</thought>Result.", finish="stop")),
+        ]
+    )
+    assert completion.message.reasoning_content == "Consider it."
+    assert completion.message.content == "Result."
+    assert completion.message.extra_content is None  # the per-chunk flag is not a message property
+
+
+def test_4_without_a_tag_nothing_is_split() -> None:
+    """Without a marker Vertex sends thoughts untagged; with no tag configured, content is left alone."""
+    completion, _ = run([chunk(delta_choice(content="<think>x</think>y", finish="stop"))])
+    assert completion.message.content == "<think>x</think>y"
+
+
+# ---------------------------------------------------------------- 5. Tool calls
+
+
+def _call(**fields: Any) -> dict[str, Any]:
+    return fields
+
+
+def test_5_identity_by_id_then_index_then_most_recent() -> None:
+    """A new id opens a call; no id -> the call last seen at that index; neither -> the most recent call."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(tool_calls=[_call(index=0, id="a", type="function", function={"name": "f", "arguments": "{"})])),
+            chunk(delta_choice(tool_calls=[_call(index=1, id="b", type="function", function={"name": "g", "arguments": "["})])),
+            chunk(delta_choice(tool_calls=[_call(function={"arguments": "]"})])),
+            chunk(delta_choice(tool_calls=[_call(index=0, function={"arguments": "}"})])),
+            chunk(delta_choice(finish="tool_calls")),
+        ]
+    )
+    calls = completion.message.tool_calls or []
+    assert [(c.id, c.function.arguments) for c in calls] == [("a", "{}"), ("b", "[]")]
+
+
+def test_5_vertex_repeated_fields_and_shifting_index() -> None:
+    """Vertex `stream_function_call_arguments`: id/name/type/role on every chunk; call A at index 1 then 0, B the reverse."""
+    def frag(call_id: str, index: int, args: str) -> dict[str, Any]:
+        return chunk(delta_choice(role="assistant", tool_calls=[{"id": call_id, "index": index, "type": "function", "function": {"name": "get_weather", "arguments": args}}]))
+
+    completion, events = run(
+        [frag("A", 1, ""), frag("A", 0, '{"city":'), frag("A", 0, '"Boston"}'), frag("B", 0, ""), frag("B", 1, '{"city":'), frag("B", 1, '"Delhi"}')]
+        + [chunk(delta_choice(finish="tool_calls"))]
+    )
+    calls = completion.message.tool_calls or []
+    assert [(c.id, c.function.name, c.parsed_arguments) for c in calls] == [
+        ("A", "get_weather", {"city": "Boston"}),
+        ("B", "get_weather", {"city": "Delhi"}),
+    ]
+    assert len(of_type(events, ToolCallStarted)) == 2
+
+
+def test_5_gemini_whole_calls_without_index_in_separate_chunks() -> None:
+    """Gemini API: each call whole in one chunk, no `index`, parallel calls as separate one-element arrays."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(tool_calls=[{"id": "function-call-1", "type": "function", "function": {"name": "f", "arguments": '{"x":1}'}}])),
+            chunk(delta_choice(tool_calls=[{"id": "call_297140", "type": "function", "function": {"name": "f", "arguments": '{"x":2}'}}])),
+            chunk(delta_choice(finish="stop")),
+        ]
+    )
+    assert [c.parsed_arguments for c in completion.message.tool_calls or []] == [{"x": 1}, {"x": 2}]
+
+
+def test_5_parallel_calls_all_at_index_zero() -> None:
+    """Several parallel calls all at `index: 0`, told apart by their distinct ids."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(tool_calls=[{"index": 0, "id": "jm4owj31", "function": {"name": "a", "arguments": "{}"}}])),
+            chunk(delta_choice(tool_calls=[{"index": 0, "id": "k9x", "function": {"name": "b", "arguments": "{}"}}])),
+            chunk(delta_choice(finish="tool_calls")),
+        ]
+    )
+    assert [c.function.name for c in completion.message.tool_calls or []] == ["a", "b"]
+
+
+def test_5_arguments_may_begin_with_empty_fragment() -> None:
+    """Vertex opens each call with `arguments: ""`."""
+    completion, events = run([chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": a}}])) for a in ("", '{"k"', ": 1}")] + [chunk(delta_choice(finish="tool_calls"))])
+    assert completion.message.tool_calls is not None and completion.message.tool_calls[0].function.arguments == '{"k": 1}'
+    assert [e.delta for e in of_type(events, ToolCallArgumentsDelta)] == ['{"k"', ": 1}"]
+
+
+def test_5_repeated_name_not_appended() -> None:
+    """Gemini repeats the name on every chunk; openai-python/pydantic-ai/LangChain produce `get_weatherget_weather`."""
+    completion, _ = run([chunk(delta_choice(tool_calls=[{"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": a}}])) for a in ("{", "}")] + [chunk(delta_choice(finish="tool_calls"))])
+    assert completion.message.tool_calls is not None and completion.message.tool_calls[0].function.name == "get_weather"
+
+
+def test_5_name_in_pieces_without_id_appends() -> None:
+    """Older OpenAI-compatible servers stream the name in pieces with no id."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(tool_calls=[{"index": 0, "function": {"name": "get_", "arguments": ""}}])),
+            chunk(delta_choice(tool_calls=[{"index": 0, "function": {"name": "weather", "arguments": "{}"}}])),
+            chunk(delta_choice(finish="tool_calls")),
+        ]
+    )
+    assert completion.message.tool_calls is not None and completion.message.tool_calls[0].function.name == "get_weather"
+
+
+def test_5_done_never_inferred_from_parseable_arguments() -> None:
+    """Arguments that happen to parse (`{}` then more) do not end a call: done comes with finish_reason."""
+    assembler = StreamAssembler()
+    events = assembler.feed(chunk(delta_choice(tool_calls=[{"index": 0, "id": "a", "function": {"name": "f", "arguments": "[1]"}}])))
+    events += assembler.feed(chunk(delta_choice(tool_calls=[{"index": 0, "function": {"arguments": "[2]"}}])))
+    assert not of_type(events, ToolCallDone)
+    events = assembler.feed(chunk(delta_choice(finish="tool_calls")))
+    done = of_type(events, ToolCallDone)
+    assert [(d.arguments, d.parsed, d.error is not None) for d in done] == [("[1][2]", None, True)]
+
+
+def test_5_metadata_only_fragment_belongs_to_current_call() -> None:
+    """Gemini has been seen sending the signature on a trailing delta with only `extra_content`."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": "{}"}}])),
+            chunk(delta_choice(tool_calls=[{"id": "b", "function": {"name": "g", "arguments": "{}"}}])),
+            chunk(delta_choice(tool_calls=[{"extra_content": {"google": {"thought_signature": "SIG"}}}])),
+            chunk(delta_choice(finish="tool_calls")),
+        ]
+    )
+    calls = completion.message.tool_calls or []
+    assert [c.thought_signature for c in calls] == [None, "SIG"]
+    assert len(calls) == 2
+
+
+def test_5_invalid_argument_json_kept_verbatim_and_reported() -> None:
+    """A `length` finish or Vertex's unescaped newlines leave invalid JSON: kept as sent, reported, never replaced."""
+    raw = '{"text": "line one\nline two"}'
+    completion, events = run([chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": raw}}], finish="tool_calls"))])
+    call = (completion.message.tool_calls or [])[0]
+    assert call.function.arguments == raw
+    assert call.arguments_error is not None and call.parsed_arguments is None
+    assert of_type(events, ToolCallDone)[0].error == call.arguments_error
+    assert "arguments_error" not in json.dumps(completion.model_dump())
+
+
+def test_5_finish_reason_stop_with_tool_calls_kept() -> None:
+    """The Gemini API may say `stop` although tool calls came: kept as sent."""
+    completion, _ = run([chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": "{}"}}], finish="stop"))])
+    assert completion.choices[0].finish_reason == "stop" and completion.message.tool_calls
+
+
+# ---------------------------------------------------------------- 6. Thought signatures and extra_content
+
+
+def test_6_extra_content_deep_merged_not_doubled_last_non_empty_wins() -> None:
+    """`extra_content` merges into the object it belongs to; a repeat is not doubled; a new value replaces."""
+    ec = lambda **g: {"google": g}  # noqa: E731
+    completion, _ = run(
+        [
+            chunk(delta_choice(content="a", extra_content=ec(thought_signature="S1"))),
+            chunk(delta_choice(content="b", extra_content=ec(thought_signature="S1", other="x"))),
+            chunk(delta_choice(content="c", extra_content=ec(thought_signature=""))),
+            chunk(delta_choice(tool_calls=[{"id": "t", "function": {"name": "f", "arguments": "{}"}, "extra_content": ec(thought_signature="T1")}])),
+            chunk(delta_choice(tool_calls=[{"id": "t", "extra_content": ec(thought_signature="T1")}])),
+            chunk(delta_choice(finish="stop", extra_content=ec(thought_signature="S2"))),
+        ]
+    )
+    assert completion.message.extra_content == {"google": {"thought_signature": "S2", "other": "x"}}
+    assert (completion.message.tool_calls or [])[0].extra_content == {"google": {"thought_signature": "T1"}}
+
+
+def test_6_extra_content_on_content_parts_kept_on_the_part() -> None:
+    """`extra_content` may sit on a content part; it stays on that part."""
+    part = {"type": "text", "text": "hi", "extra_content": {"google": {"thought_signature": "P"}}}
+    completion, _ = run([chunk(delta_choice(content=[part], finish="stop"))])
+    assert completion.message.content == [part]
+
+
+def test_6_only_first_parallel_call_signed_each_keeps_its_own() -> None:
+    """Gemini signs only the first call of a parallel set, on its first chunk; the second stays unsigned."""
+    sig = {"google": {"thought_signature": "FIRST"}}
+    completion, events = run(
+        [
+            chunk(delta_choice(tool_calls=[{"id": "a", "index": 0, "extra_content": sig, "function": {"name": "f", "arguments": ""}}])),
+            chunk(delta_choice(tool_calls=[{"id": "a", "index": 0, "function": {"name": "f", "arguments": "{}"}}])),
+            chunk(delta_choice(tool_calls=[{"id": "b", "index": 1, "function": {"name": "f", "arguments": "{}"}}])),
+            chunk(delta_choice(finish="tool_calls")),
+        ]
+    )
+    request = completion.to_request_message()
+    assert [c.get("extra_content") for c in request["tool_calls"]] == [sig, None]
+    assert [d.has_thought_signature for d in of_type(events, ToolCallDone)] == [True, False]
+
+
+def test_6_message_signature_on_final_empty_chunk() -> None:
+    """Text answers may carry a message-level signature on a final chunk with empty content."""
+    completion, _ = run(
+        [chunk(delta_choice(content="Olá")), chunk(delta_choice(content="", extra_content={"google": {"thought_signature": "M"}}, finish="stop"))]
+    )
+    assert completion.message.thought_signature == "M"
+    assert completion.to_request_message() == {"role": "assistant", "content": "Olá", "extra_content": {"google": {"thought_signature": "M"}}}
+
+
+def test_6_vertex_vendor_key_accepted() -> None:
+    """`extra_content.vertex` is accepted as well as `extra_content.google`."""
+    completion, _ = run([chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": "{}"}, "extra_content": {"vertex": {"thought_signature": "V"}}}], finish="tool_calls"))])
+    assert (completion.message.tool_calls or [])[0].thought_signature == "V"
+
+
+def test_6_message_resendable_as_next_request() -> None:
+    """Gemini 3 rejects a follow-up whose calls lack their signatures (400 "missing a thought_signature")."""
+    completion = chunkwise.assemble(
+        sse(
+            chunk(delta_choice(role="assistant", content="<think>hmm</think>", tool_calls=[{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}, "extra_content": {"google": {"thought_signature": "SIG"}}}])),
+            chunk(delta_choice(finish="tool_calls")),
+        ),
+        thought_tag="think",
+    )
+    assert completion.to_request_message() == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}, "extra_content": {"google": {"thought_signature": "SIG"}}}],
+    }
+
+
+# ---------------------------------------------------------------- 7. Images and audio out
+
+
+def test_7_audio_data_appended_ids_set_once_numbers_never_summed() -> None:
+    """Gemini image output comes in `audio.data` (base64) with `audio.extra_content.google.mime_type`."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(audio={"id": "aud_1", "data": "iVBO", "expires_at": 1700000000, "extra_content": {"google": {"mime_type": "image/png"}}})),
+            chunk(delta_choice(audio={"id": "aud_1", "data": "Rw0K", "expires_at": 1700000000, "transcript": "a cat"})),
+            chunk(delta_choice(finish="stop")),
+        ]
+    )
+    audio = completion.message.audio
+    assert audio is not None
+    assert (audio.id, audio.data, audio.expires_at, audio.transcript) == ("aud_1", "iVBORw0K", 1700000000, "a cat")
+    assert audio.extra_content == {"google": {"mime_type": "image/png"}}
+
+
+# ---------------------------------------------------------------- 8. Usage and finish
+
+
+def test_8_usage_is_the_last_non_null_never_summed() -> None:
+    """The Gemini API may send usage on every chunk; summing (as several clients do) overcounts."""
+    usage = lambda n: {"prompt_tokens": 10, "completion_tokens": n, "total_tokens": 10 + n}  # noqa: E731
+    completion, events = run(
+        [chunk(delta_choice(content="a"), usage=usage(1)), chunk(delta_choice(content="b"), usage=usage(2)), chunk(delta_choice(finish="stop"), usage=None)]
+    )
+    assert completion.usage is not None and completion.usage.completion_tokens == 2
+    assert len(of_type(events, UsageReported)) == 2
+
+
+def test_8_usage_nested_fields_kept_totals_not_fixed() -> None:
+    """Vertex: total = prompt + completion + reasoning (27 + 45 + 504 = 576); keep it and every nested field as sent."""
+    usage = {
+        "completion_tokens": 45,
+        "completion_tokens_details": {"reasoning_tokens": 504},
+        "extra_properties": {"google": {"traffic_type": "PROVISIONED_THROUGHPUT"}},
+        "prompt_tokens": 27,
+        "prompt_tokens_details": {"cached_tokens": 3},
+        "total_tokens": 576,
+    }
+    completion, _ = run([chunk(delta_choice(content="a", finish="stop"), usage=usage)])
+    assert completion.model_dump(exclude_none=True)["usage"] == usage
+
+
+def test_8_usage_on_trailing_chunk_or_twice() -> None:
+    """Usage may come on the finish chunk, on a trailing `choices: []` chunk, or twice (Groq)."""
+    u1 = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    u2 = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+    completion, _ = run([chunk(delta_choice(content="a", finish="stop"), usage=u1), chunk(usage=u2)])
+    assert completion.usage is not None and completion.usage.total_tokens == 3
+
+
+def test_8_finish_reason_set_once_repeat_not_an_error() -> None:
+    """OpenRouter (Minimax) sends `finish_reason: length` on two chunks."""
+    completion, events = run([chunk(delta_choice(content="a", finish="length")), chunk(delta_choice(content="", finish="length"))])
+    assert completion.choices[0].finish_reason == "length"
+    assert len(of_type(events, ChoiceFinished)) == 1
+
+
+# ---------------------------------------------------------------- 9. Ends and errors
+
+
+def test_9_complete_without_done_is_complete_by_default() -> None:
+    """Many recordings (vcr cassettes, Qwen, DeepSeek) finish properly with no `[DONE]`."""
+    completion = chunkwise.assemble(sse(chunk(delta_choice(content="a", finish="stop")), done=False))
+    assert completion.message.content == "a" and not completion.done_received
+
+
+def test_9_require_done_option() -> None:
+    """Requiring `[DONE]` is an option."""
+    with pytest.raises(IncompleteStreamError) as info:
+        chunkwise.assemble(sse(chunk(delta_choice(content="a", finish="stop")), done=False), require_done=True)
+    assert info.value.partial is not None and info.value.partial.message.content == "a"
+
+
+def test_9_no_finish_reason_is_incomplete_with_partial() -> None:
+    """Snowflake Cortex never sends a finish_reason: reported as incomplete, never hidden, nothing lost."""
+    with pytest.raises(IncompleteStreamError) as info:
+        chunkwise.assemble(sse(chunk(delta_choice(content="all of it"))))
+    assert info.value.unfinished_choices == [0] and info.value.done_received
+    assert info.value.partial is not None and info.value.partial.message.content == "all of it"
+
+
+def test_9_no_choice_at_all_is_incomplete() -> None:
+    """A stream with no choice (only usage, or nothing) is not a completion."""
+    with pytest.raises(IncompleteStreamError):
+        chunkwise.assemble(sse(chunk(usage={"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1})))
+
+
+def test_9_server_error_carries_body_and_partial() -> None:
+    """OpenRouter sends `"error": {"code": 400}` on a chunk that also carries usage: both kept."""
+    body = sse(
+        chunk(delta_choice(content="so far", finish="length")),
+        chunk(delta_choice(content=""), error={"code": 400, "message": "Token limit reached"}, usage={"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5}),
+    )
+    with pytest.raises(ServerError) as info:
+        chunkwise.assemble(body)
+    error = info.value
+    assert error.code == 400 and "Token limit reached" in str(error)
+    assert error.partial is not None and error.partial.usage is not None and error.partial.usage.total_tokens == 5
+    assert isinstance(error.events[-1], chunkwise.ServerErrorReceived)
+
+
+def test_9_malformed_json_names_position_and_raw_text() -> None:
+    """Malformed JSON in a `data:` payload raises a typed error with its position and raw text."""
+    assembler = StreamAssembler()
+    assembler.feed(chunk(delta_choice(content="ok")))
+    with pytest.raises(MalformedChunkError) as info:
+        assembler.feed('{"choices": [')
+    assert info.value.position == 2 and info.value.raw == '{"choices": [' and info.value.offset == 13
+    assert info.value.partial is not None and info.value.partial.message.content == "ok"
+
+
+def test_9_refuses_input_after_an_error() -> None:
+    """After an error the assembler refuses further input with a clear error naming the cause."""
+    assembler = StreamAssembler()
+    with pytest.raises(MalformedChunkError) as first:
+        assembler.feed("not json")
+    with pytest.raises(chunkwise.AssemblerStateError) as info:
+        assembler.feed(chunk(delta_choice(content="x")))
+    assert info.value.cause is first.value
+    with pytest.raises(MalformedChunkError):
+        _ = assembler.completion
+
+
+def test_9_no_other_exception_type_escapes_for_wrong_shapes() -> None:
+    """Wrong types anywhere are malformed chunks, never TypeError/KeyError/AttributeError."""
+    bad: list[Any] = [
+        5,
+        None,
+        [1, 2],
+        {"choices": "x"},
+        {"choices": [5]},
+        {"choices": [{"index": "0"}]},
+        {"choices": [{"delta": {"content": 5}}]},
+        {"choices": [{"delta": {"tool_calls": [{"index": True}]}}]},
+        {"choices": [{"delta": {"tool_calls": [{"function": {"arguments": {}}}]}}]},
+        {"usage": {"prompt_tokens": "many"}},
+        {"created": "yesterday"},
+        object(),
+    ]
+    for value in bad:
+        with pytest.raises(chunkwise.ChunkwiseError):
+            StreamAssembler().feed(value)
