@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -30,15 +31,18 @@ def delta_choice(index: int = 0, finish: str | None = None, **delta: Any) -> dic
 
 def chunk(*choices: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """A `chat.completion.chunk` with a fixed envelope unless overridden."""
-    out: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 100, "model": "m"}
+    out: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 100,
+        "model": "m",
+    }
     out["choices"] = list(choices)
     out.update(fields)
     return out
 
 
-def run(
-    chunks: list[Any], **options: Any
-) -> tuple[chunkwise.ChatCompletion, list[chunkwise.Event]]:
+def run(chunks: list[Any], **options: Any) -> tuple[chunkwise.ChatCompletion, list[chunkwise.Event]]:
     """Feed every chunk, close, and return the completion and all events."""
     assembler = chunkwise.StreamAssembler(**options)
     events: list[chunkwise.Event] = []
@@ -58,3 +62,9 @@ def sse(*chunks: Any, done: bool = True) -> bytes:
 
 def of_type(events: list[Any], kind: type) -> list[Any]:
     return [e for e in events if isinstance(e, kind)]
+
+
+def cut_at(data: Any, points: list[int]) -> list[Any]:
+    """`data` (str or bytes) cut at the given positions."""
+    bounds = [0, *sorted(p for p in points if 0 < p < len(data)), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from helpers import chunk, delta_choice, of_type, run, sse
 
 import chunkwise
 from chunkwise import (
@@ -23,6 +22,7 @@ from chunkwise import (
     ToolCallStarted,
     UsageReported,
 )
+from helpers import chunk, delta_choice, of_type, run, sse
 
 # ---------------------------------------------------------------- 1. Input forms
 
@@ -54,7 +54,12 @@ def test_1_input_forms_sse_event_objects() -> None:
         event: str
         data: str
 
-    completion, _ = run([SSE("message", json.dumps(chunk(delta_choice(content="x", finish="stop")))), SSE("message", "[DONE]")])
+    completion, _ = run(
+        [
+            SSE("message", json.dumps(chunk(delta_choice(content="x", finish="stop")))),
+            SSE("message", "[DONE]"),
+        ]
+    )
     assert completion.message.content == "x"
     assert completion.done_received
 
@@ -66,7 +71,9 @@ def test_1_input_forms_sse_event_objects() -> None:
 
 def test_1_byte_stream_result_independent_of_splits() -> None:
     """Splits may fall inside a line, inside `\\r\\n`, inside a multi-byte UTF-8 character."""
-    body = sse(chunk(delta_choice(role="assistant", content="héllo → 世界 🎉")), chunk(delta_choice(finish="stop")))
+    body = sse(
+        chunk(delta_choice(role="assistant", content="héllo → 世界 🎉")), chunk(delta_choice(finish="stop"))
+    )
     body = body.replace(b"\n", b"\r\n")
     whole = chunkwise.assemble(body)
     assembler = StreamAssembler()
@@ -114,7 +121,9 @@ def test_1_raw_error_line_outside_sse_framing_surfaces() -> None:
     with pytest.raises(ServerError) as info:
         chunkwise.assemble(body)
     assert (info.value.code, info.value.status) == (499, "CANCELLED")
-    assert info.value.body == [{"error": {"code": 499, "message": "The operation was cancelled.", "status": "CANCELLED"}}]
+    assert info.value.body == [
+        {"error": {"code": 499, "message": "The operation was cancelled.", "status": "CANCELLED"}}
+    ]
     assert info.value.partial is not None and info.value.partial.message.content == "so far"
 
 
@@ -170,7 +179,11 @@ def test_2_unknown_fields_preserved_everywhere() -> None:
     completion, _ = run(
         [
             chunk(
-                {"index": 0, "delta": {"content": "a", "channel": "final"}, "content_filter_results": {"hate": {"filtered": False}}},
+                {
+                    "index": 0,
+                    "delta": {"content": "a", "channel": "final"},
+                    "content_filter_results": {"hate": {"filtered": False}},
+                },
                 x_groq={"id": "req_1"},
                 citations=["https://a"],
                 p="abcdef",
@@ -191,7 +204,10 @@ def test_2_unknown_fields_preserved_everywhere() -> None:
 
 def test_3_content_fragments_append() -> None:
     """`delta.content` fragments are appended, in order."""
-    completion, events = run([chunk(delta_choice(content=p)) for p in ("Hel", "lo", " ", "world")] + [chunk(delta_choice(finish="stop"))])
+    completion, events = run(
+        [chunk(delta_choice(content=p)) for p in ("Hel", "lo", " ", "world")]
+        + [chunk(delta_choice(finish="stop"))]
+    )
     assert completion.message.content == "Hello world"
     assert [e.delta for e in of_type(events, ContentDelta)] == ["Hel", "lo", " ", "world"]
 
@@ -200,8 +216,14 @@ def test_3_content_as_typed_parts() -> None:
     """Mistral (magistral) sends content as a list: `thinking` parts are thinking, `text` parts append."""
     completion, _ = run(
         [
-            chunk(delta_choice(content=[{"type": "thinking", "thinking": [{"type": "text", "text": "The user asks"}]}])),
-            chunk(delta_choice(content=[{"type": "thinking", "thinking": [{"type": "text", "text": " 2+2."}]}])),
+            chunk(
+                delta_choice(
+                    content=[{"type": "thinking", "thinking": [{"type": "text", "text": "The user asks"}]}]
+                )
+            ),
+            chunk(
+                delta_choice(content=[{"type": "thinking", "thinking": [{"type": "text", "text": " 2+2."}]}])
+            ),
             chunk(delta_choice(content=[{"type": "text", "text": "2 + 2"}])),
             chunk(delta_choice(content=" = 4", finish="stop")),
         ]
@@ -220,12 +242,18 @@ def test_3_non_text_content_parts_kept_in_order() -> None:
             chunk(delta_choice(content="Done.", finish="stop")),
         ]
     )
-    assert completion.message.content == [{"type": "text", "text": "Here it is:"}, image, {"type": "text", "text": "Done."}]
+    assert completion.message.content == [
+        {"type": "text", "text": "Here it is:"},
+        image,
+        {"type": "text", "text": "Done."},
+    ]
 
 
 def test_3_refusal_appended_separately() -> None:
     """OpenAI structured outputs stream a refusal in `delta.refusal`, apart from content."""
-    completion, _ = run([chunk(delta_choice(refusal="I'm sorry")), chunk(delta_choice(refusal=", no.", finish="stop"))])
+    completion, _ = run(
+        [chunk(delta_choice(refusal="I'm sorry")), chunk(delta_choice(refusal=", no.", finish="stop"))]
+    )
     assert completion.message.refusal == "I'm sorry, no." and completion.message.content is None
 
 
@@ -234,8 +262,16 @@ def test_3_logprobs_token_lists_concatenated() -> None:
     tok = lambda t: {"token": t, "logprob": -0.1, "bytes": None, "top_logprobs": []}  # noqa: E731
     completion, _ = run(
         [
-            chunk({"index": 0, "delta": {"content": "Fo"}, "logprobs": {"content": [tok("Fo")], "refusal": None}}),
-            chunk({"index": 0, "delta": {"content": "o"}, "logprobs": {"content": [tok("o")], "refusal": None}}),
+            chunk(
+                {
+                    "index": 0,
+                    "delta": {"content": "Fo"},
+                    "logprobs": {"content": [tok("Fo")], "refusal": None},
+                }
+            ),
+            chunk(
+                {"index": 0, "delta": {"content": "o"}, "logprobs": {"content": [tok("o")], "refusal": None}}
+            ),
             chunk({"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}),
         ]
     )
@@ -245,7 +281,13 @@ def test_3_logprobs_token_lists_concatenated() -> None:
 
 def test_3_reasoning_content_and_reasoning_are_thinking() -> None:
     """DeepSeek/Qwen/vLLM/xAI send `reasoning_content`; OpenRouter/Groq send `reasoning`; both are thinking."""
-    completion, _ = run([chunk(delta_choice(reasoning_content="Let me ")), chunk(delta_choice(reasoning="think.")), chunk(delta_choice(content="4", finish="stop"))])
+    completion, _ = run(
+        [
+            chunk(delta_choice(reasoning_content="Let me ")),
+            chunk(delta_choice(reasoning="think.")),
+            chunk(delta_choice(content="4", finish="stop")),
+        ]
+    )
     assert completion.message.reasoning_content == "Let me think."
     assert completion.message.content == "4"
 
@@ -260,9 +302,35 @@ def test_3_openrouter_reasoning_details_kept_in_order() -> None:
     """OpenRouter `reasoning_details`: text pieces of one entry merge; Gemini signatures ride as reasoning.encrypted."""
     completion, _ = run(
         [
-            chunk(delta_choice(reasoning="Think", reasoning_details=[{"type": "reasoning.text", "text": "Think", "index": 0, "signature": ""}])),
-            chunk(delta_choice(reasoning="ing", reasoning_details=[{"type": "reasoning.text", "text": "ing", "index": 0, "signature": "sig1"}])),
-            chunk(delta_choice(reasoning_details=[{"type": "reasoning.encrypted", "data": "ENC", "index": 1, "format": "google-gemini-v1"}], finish="stop")),
+            chunk(
+                delta_choice(
+                    reasoning="Think",
+                    reasoning_details=[
+                        {"type": "reasoning.text", "text": "Think", "index": 0, "signature": ""}
+                    ],
+                )
+            ),
+            chunk(
+                delta_choice(
+                    reasoning="ing",
+                    reasoning_details=[
+                        {"type": "reasoning.text", "text": "ing", "index": 0, "signature": "sig1"}
+                    ],
+                )
+            ),
+            chunk(
+                delta_choice(
+                    reasoning_details=[
+                        {
+                            "type": "reasoning.encrypted",
+                            "data": "ENC",
+                            "index": 1,
+                            "format": "google-gemini-v1",
+                        }
+                    ],
+                    finish="stop",
+                )
+            ),
         ]
     )
     details = completion.message.model_dump()["reasoning_details"]
@@ -275,7 +343,12 @@ def test_3_openrouter_reasoning_details_kept_in_order() -> None:
 
 def test_3_role_repeated_on_every_chunk_set_once() -> None:
     """Vertex repeats `role` on every chunk (openai-python makes "assistantassistant" of it)."""
-    completion, _ = run([chunk(delta_choice(role="assistant", content="a")), chunk(delta_choice(role="assistant", content="b", finish="stop"))])
+    completion, _ = run(
+        [
+            chunk(delta_choice(role="assistant", content="a")),
+            chunk(delta_choice(role="assistant", content="b", finish="stop")),
+        ]
+    )
     assert completion.message.role == "assistant"
 
 
@@ -285,27 +358,37 @@ def test_3_role_repeated_on_every_chunk_set_once() -> None:
 def test_4_thought_tag_split_across_chunks() -> None:
     """Vertex `thought_tag_marker: "think"`: the tag may be cut anywhere (`"<thi"` + `"nk>"`)."""
     pieces = ["<thi", "nk>plan", "ning</th", "ink>\n\nAnswer"]
-    completion, _ = run([chunk(delta_choice(content=p)) for p in pieces] + [chunk(delta_choice(finish="stop"))], thought_tag="think")
+    completion, _ = run(
+        [chunk(delta_choice(content=p)) for p in pieces] + [chunk(delta_choice(finish="stop"))],
+        thought_tag="think",
+    )
     assert completion.message.reasoning_content == "planning"
     assert completion.message.content == "\n\nAnswer"
 
 
 def test_4_several_thought_blocks_back_to_back() -> None:
     """Vertex may send several `<think>` blocks one after another."""
-    completion, _ = run([chunk(delta_choice(content="<think>a</think><think>b</think>c", finish="stop"))], thought_tag="think")
+    completion, _ = run(
+        [chunk(delta_choice(content="<think>a</think><think>b</think>c", finish="stop"))], thought_tag="think"
+    )
     assert (completion.message.reasoning_content, completion.message.content) == ("ab", "c")
 
 
 def test_4_hold_back_is_flushed_at_the_end() -> None:
     """Only a possible tag start is held back, and it is released at the end: "the answer is 5 <" keeps its "<"."""
-    completion, events = run([chunk(delta_choice(content="the answer is 5 <")), chunk(delta_choice(finish="stop"))], thought_tag="think")
+    completion, events = run(
+        [chunk(delta_choice(content="the answer is 5 <")), chunk(delta_choice(finish="stop"))],
+        thought_tag="think",
+    )
     assert completion.message.content == "the answer is 5 <"
     assert "".join(e.delta for e in of_type(events, ContentDelta)) == "the answer is 5 <"
 
 
 def test_4_unterminated_thought_block_kept_and_reported() -> None:
     """A thought block still open at the end is kept as thinking and reported as unterminated."""
-    completion, events = run([chunk(delta_choice(content="<think>still going", finish="length"))], thought_tag="think")
+    completion, events = run(
+        [chunk(delta_choice(content="<think>still going", finish="length"))], thought_tag="think"
+    )
     assert completion.message.reasoning_content == "still going"
     assert completion.message.thinking_unterminated
     assert of_type(events, ReasoningDone)[0].unterminated
@@ -343,8 +426,20 @@ def test_5_identity_by_id_then_index_then_most_recent() -> None:
     """A new id opens a call; no id -> the call last seen at that index; neither -> the most recent call."""
     completion, _ = run(
         [
-            chunk(delta_choice(tool_calls=[_call(index=0, id="a", type="function", function={"name": "f", "arguments": "{"})])),
-            chunk(delta_choice(tool_calls=[_call(index=1, id="b", type="function", function={"name": "g", "arguments": "["})])),
+            chunk(
+                delta_choice(
+                    tool_calls=[
+                        _call(index=0, id="a", type="function", function={"name": "f", "arguments": "{"})
+                    ]
+                )
+            ),
+            chunk(
+                delta_choice(
+                    tool_calls=[
+                        _call(index=1, id="b", type="function", function={"name": "g", "arguments": "["})
+                    ]
+                )
+            ),
             chunk(delta_choice(tool_calls=[_call(function={"arguments": "]"})])),
             chunk(delta_choice(tool_calls=[_call(index=0, function={"arguments": "}"})])),
             chunk(delta_choice(finish="tool_calls")),
@@ -356,12 +451,32 @@ def test_5_identity_by_id_then_index_then_most_recent() -> None:
 
 def test_5_vertex_repeated_fields_and_shifting_index() -> None:
     """Vertex `stream_function_call_arguments`: id/name/type/role on every chunk; call A at index 1 then 0, B the reverse."""
+
     def frag(call_id: str, index: int, args: str) -> dict[str, Any]:
-        return chunk(delta_choice(role="assistant", tool_calls=[{"id": call_id, "index": index, "type": "function", "function": {"name": "get_weather", "arguments": args}}]))
+        return chunk(
+            delta_choice(
+                role="assistant",
+                tool_calls=[
+                    {
+                        "id": call_id,
+                        "index": index,
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": args},
+                    }
+                ],
+            )
+        )
 
     completion, events = run(
-        [frag("A", 1, ""), frag("A", 0, '{"city":'), frag("A", 0, '"Boston"}'), frag("B", 0, ""), frag("B", 1, '{"city":'), frag("B", 1, '"Delhi"}')]
-        + [chunk(delta_choice(finish="tool_calls"))]
+        [
+            frag("A", 1, ""),
+            frag("A", 0, '{"city":'),
+            frag("A", 0, '"Boston"}'),
+            frag("B", 0, ""),
+            frag("B", 1, '{"city":'),
+            frag("B", 1, '"Delhi"}'),
+            chunk(delta_choice(finish="tool_calls")),
+        ]
     )
     calls = completion.message.tool_calls or []
     assert [(c.id, c.function.name, c.parsed_arguments) for c in calls] == [
@@ -375,8 +490,28 @@ def test_5_gemini_whole_calls_without_index_in_separate_chunks() -> None:
     """Gemini API: each call whole in one chunk, no `index`, parallel calls as separate one-element arrays."""
     completion, _ = run(
         [
-            chunk(delta_choice(tool_calls=[{"id": "function-call-1", "type": "function", "function": {"name": "f", "arguments": '{"x":1}'}}])),
-            chunk(delta_choice(tool_calls=[{"id": "call_297140", "type": "function", "function": {"name": "f", "arguments": '{"x":2}'}}])),
+            chunk(
+                delta_choice(
+                    tool_calls=[
+                        {
+                            "id": "function-call-1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": '{"x":1}'},
+                        }
+                    ]
+                )
+            ),
+            chunk(
+                delta_choice(
+                    tool_calls=[
+                        {
+                            "id": "call_297140",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": '{"x":2}'},
+                        }
+                    ]
+                )
+            ),
             chunk(delta_choice(finish="stop")),
         ]
     )
@@ -387,8 +522,16 @@ def test_5_parallel_calls_all_at_index_zero() -> None:
     """Several parallel calls all at `index: 0`, told apart by their distinct ids."""
     completion, _ = run(
         [
-            chunk(delta_choice(tool_calls=[{"index": 0, "id": "jm4owj31", "function": {"name": "a", "arguments": "{}"}}])),
-            chunk(delta_choice(tool_calls=[{"index": 0, "id": "k9x", "function": {"name": "b", "arguments": "{}"}}])),
+            chunk(
+                delta_choice(
+                    tool_calls=[{"index": 0, "id": "jm4owj31", "function": {"name": "a", "arguments": "{}"}}]
+                )
+            ),
+            chunk(
+                delta_choice(
+                    tool_calls=[{"index": 0, "id": "k9x", "function": {"name": "b", "arguments": "{}"}}]
+                )
+            ),
             chunk(delta_choice(finish="tool_calls")),
         ]
     )
@@ -397,15 +540,37 @@ def test_5_parallel_calls_all_at_index_zero() -> None:
 
 def test_5_arguments_may_begin_with_empty_fragment() -> None:
     """Vertex opens each call with `arguments: ""`."""
-    completion, events = run([chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": a}}])) for a in ("", '{"k"', ": 1}")] + [chunk(delta_choice(finish="tool_calls"))])
-    assert completion.message.tool_calls is not None and completion.message.tool_calls[0].function.arguments == '{"k": 1}'
+    completion, events = run(
+        [
+            chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": a}}]))
+            for a in ("", '{"k"', ": 1}")
+        ]
+        + [chunk(delta_choice(finish="tool_calls"))]
+    )
+    assert (
+        completion.message.tool_calls is not None
+        and completion.message.tool_calls[0].function.arguments == '{"k": 1}'
+    )
     assert [e.delta for e in of_type(events, ToolCallArgumentsDelta)] == ['{"k"', ": 1}"]
 
 
 def test_5_repeated_name_not_appended() -> None:
     """Gemini repeats the name on every chunk; openai-python/pydantic-ai/LangChain produce `get_weatherget_weather`."""
-    completion, _ = run([chunk(delta_choice(tool_calls=[{"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": a}}])) for a in ("{", "}")] + [chunk(delta_choice(finish="tool_calls"))])
-    assert completion.message.tool_calls is not None and completion.message.tool_calls[0].function.name == "get_weather"
+    completion, _ = run(
+        [
+            chunk(
+                delta_choice(
+                    tool_calls=[{"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": a}}]
+                )
+            )
+            for a in ("{", "}")
+        ]
+        + [chunk(delta_choice(finish="tool_calls"))]
+    )
+    assert (
+        completion.message.tool_calls is not None
+        and completion.message.tool_calls[0].function.name == "get_weather"
+    )
 
 
 def test_5_name_in_pieces_without_id_appends() -> None:
@@ -413,17 +578,26 @@ def test_5_name_in_pieces_without_id_appends() -> None:
     completion, _ = run(
         [
             chunk(delta_choice(tool_calls=[{"index": 0, "function": {"name": "get_", "arguments": ""}}])),
-            chunk(delta_choice(tool_calls=[{"index": 0, "function": {"name": "weather", "arguments": "{}"}}])),
+            chunk(
+                delta_choice(tool_calls=[{"index": 0, "function": {"name": "weather", "arguments": "{}"}}])
+            ),
             chunk(delta_choice(finish="tool_calls")),
         ]
     )
-    assert completion.message.tool_calls is not None and completion.message.tool_calls[0].function.name == "get_weather"
+    assert (
+        completion.message.tool_calls is not None
+        and completion.message.tool_calls[0].function.name == "get_weather"
+    )
 
 
 def test_5_done_never_inferred_from_parseable_arguments() -> None:
     """Arguments that happen to parse (`{}` then more) do not end a call: done comes with finish_reason."""
     assembler = StreamAssembler()
-    events = assembler.feed(chunk(delta_choice(tool_calls=[{"index": 0, "id": "a", "function": {"name": "f", "arguments": "[1]"}}])))
+    events = assembler.feed(
+        chunk(
+            delta_choice(tool_calls=[{"index": 0, "id": "a", "function": {"name": "f", "arguments": "[1]"}}])
+        )
+    )
     events += assembler.feed(chunk(delta_choice(tool_calls=[{"index": 0, "function": {"arguments": "[2]"}}])))
     assert not of_type(events, ToolCallDone)
     events = assembler.feed(chunk(delta_choice(finish="tool_calls")))
@@ -449,7 +623,15 @@ def test_5_metadata_only_fragment_belongs_to_current_call() -> None:
 def test_5_invalid_argument_json_kept_verbatim_and_reported() -> None:
     """A `length` finish or Vertex's unescaped newlines leave invalid JSON: kept as sent, reported, never replaced."""
     raw = '{"text": "line one\nline two"}'
-    completion, events = run([chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": raw}}], finish="tool_calls"))])
+    completion, events = run(
+        [
+            chunk(
+                delta_choice(
+                    tool_calls=[{"id": "a", "function": {"name": "f", "arguments": raw}}], finish="tool_calls"
+                )
+            )
+        ]
+    )
     call = (completion.message.tool_calls or [])[0]
     assert call.function.arguments == raw
     assert call.arguments_error is not None and call.parsed_arguments is None
@@ -459,7 +641,15 @@ def test_5_invalid_argument_json_kept_verbatim_and_reported() -> None:
 
 def test_5_finish_reason_stop_with_tool_calls_kept() -> None:
     """The Gemini API may say `stop` although tool calls came: kept as sent."""
-    completion, _ = run([chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": "{}"}}], finish="stop"))])
+    completion, _ = run(
+        [
+            chunk(
+                delta_choice(
+                    tool_calls=[{"id": "a", "function": {"name": "f", "arguments": "{}"}}], finish="stop"
+                )
+            )
+        ]
+    )
     assert completion.choices[0].finish_reason == "stop" and completion.message.tool_calls
 
 
@@ -474,7 +664,17 @@ def test_6_extra_content_deep_merged_not_doubled_last_non_empty_wins() -> None:
             chunk(delta_choice(content="a", extra_content=ec(thought_signature="S1"))),
             chunk(delta_choice(content="b", extra_content=ec(thought_signature="S1", other="x"))),
             chunk(delta_choice(content="c", extra_content=ec(thought_signature=""))),
-            chunk(delta_choice(tool_calls=[{"id": "t", "function": {"name": "f", "arguments": "{}"}, "extra_content": ec(thought_signature="T1")}])),
+            chunk(
+                delta_choice(
+                    tool_calls=[
+                        {
+                            "id": "t",
+                            "function": {"name": "f", "arguments": "{}"},
+                            "extra_content": ec(thought_signature="T1"),
+                        }
+                    ]
+                )
+            ),
             chunk(delta_choice(tool_calls=[{"id": "t", "extra_content": ec(thought_signature="T1")}])),
             chunk(delta_choice(finish="stop", extra_content=ec(thought_signature="S2"))),
         ]
@@ -495,9 +695,28 @@ def test_6_only_first_parallel_call_signed_each_keeps_its_own() -> None:
     sig = {"google": {"thought_signature": "FIRST"}}
     completion, events = run(
         [
-            chunk(delta_choice(tool_calls=[{"id": "a", "index": 0, "extra_content": sig, "function": {"name": "f", "arguments": ""}}])),
-            chunk(delta_choice(tool_calls=[{"id": "a", "index": 0, "function": {"name": "f", "arguments": "{}"}}])),
-            chunk(delta_choice(tool_calls=[{"id": "b", "index": 1, "function": {"name": "f", "arguments": "{}"}}])),
+            chunk(
+                delta_choice(
+                    tool_calls=[
+                        {
+                            "id": "a",
+                            "index": 0,
+                            "extra_content": sig,
+                            "function": {"name": "f", "arguments": ""},
+                        }
+                    ]
+                )
+            ),
+            chunk(
+                delta_choice(
+                    tool_calls=[{"id": "a", "index": 0, "function": {"name": "f", "arguments": "{}"}}]
+                )
+            ),
+            chunk(
+                delta_choice(
+                    tool_calls=[{"id": "b", "index": 1, "function": {"name": "f", "arguments": "{}"}}]
+                )
+            ),
             chunk(delta_choice(finish="tool_calls")),
         ]
     )
@@ -509,15 +728,39 @@ def test_6_only_first_parallel_call_signed_each_keeps_its_own() -> None:
 def test_6_message_signature_on_final_empty_chunk() -> None:
     """Text answers may carry a message-level signature on a final chunk with empty content."""
     completion, _ = run(
-        [chunk(delta_choice(content="Olá")), chunk(delta_choice(content="", extra_content={"google": {"thought_signature": "M"}}, finish="stop"))]
+        [
+            chunk(delta_choice(content="Olá")),
+            chunk(
+                delta_choice(content="", extra_content={"google": {"thought_signature": "M"}}, finish="stop")
+            ),
+        ]
     )
     assert completion.message.thought_signature == "M"
-    assert completion.to_request_message() == {"role": "assistant", "content": "Olá", "extra_content": {"google": {"thought_signature": "M"}}}
+    assert completion.to_request_message() == {
+        "role": "assistant",
+        "content": "Olá",
+        "extra_content": {"google": {"thought_signature": "M"}},
+    }
 
 
 def test_6_vertex_vendor_key_accepted() -> None:
     """`extra_content.vertex` is accepted as well as `extra_content.google`."""
-    completion, _ = run([chunk(delta_choice(tool_calls=[{"id": "a", "function": {"name": "f", "arguments": "{}"}, "extra_content": {"vertex": {"thought_signature": "V"}}}], finish="tool_calls"))])
+    completion, _ = run(
+        [
+            chunk(
+                delta_choice(
+                    tool_calls=[
+                        {
+                            "id": "a",
+                            "function": {"name": "f", "arguments": "{}"},
+                            "extra_content": {"vertex": {"thought_signature": "V"}},
+                        }
+                    ],
+                    finish="tool_calls",
+                )
+            )
+        ]
+    )
     assert (completion.message.tool_calls or [])[0].thought_signature == "V"
 
 
@@ -525,7 +768,20 @@ def test_6_message_resendable_as_next_request() -> None:
     """Gemini 3 rejects a follow-up whose calls lack their signatures (400 "missing a thought_signature")."""
     completion = chunkwise.assemble(
         sse(
-            chunk(delta_choice(role="assistant", content="<think>hmm</think>", tool_calls=[{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}, "extra_content": {"google": {"thought_signature": "SIG"}}}])),
+            chunk(
+                delta_choice(
+                    role="assistant",
+                    content="<think>hmm</think>",
+                    tool_calls=[
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": '{"a":1}'},
+                            "extra_content": {"google": {"thought_signature": "SIG"}},
+                        }
+                    ],
+                )
+            ),
             chunk(delta_choice(finish="tool_calls")),
         ),
         thought_tag="think",
@@ -533,7 +789,14 @@ def test_6_message_resendable_as_next_request() -> None:
     assert completion.to_request_message() == {
         "role": "assistant",
         "content": "",
-        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}, "extra_content": {"google": {"thought_signature": "SIG"}}}],
+        "tool_calls": [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "f", "arguments": '{"a":1}'},
+                "extra_content": {"google": {"thought_signature": "SIG"}},
+            }
+        ],
     }
 
 
@@ -544,14 +807,32 @@ def test_7_audio_data_appended_ids_set_once_numbers_never_summed() -> None:
     """Gemini image output comes in `audio.data` (base64) with `audio.extra_content.google.mime_type`."""
     completion, _ = run(
         [
-            chunk(delta_choice(audio={"id": "aud_1", "data": "iVBO", "expires_at": 1700000000, "extra_content": {"google": {"mime_type": "image/png"}}})),
-            chunk(delta_choice(audio={"id": "aud_1", "data": "Rw0K", "expires_at": 1700000000, "transcript": "a cat"})),
+            chunk(
+                delta_choice(
+                    audio={
+                        "id": "aud_1",
+                        "data": "iVBO",
+                        "expires_at": 1700000000,
+                        "extra_content": {"google": {"mime_type": "image/png"}},
+                    }
+                )
+            ),
+            chunk(
+                delta_choice(
+                    audio={"id": "aud_1", "data": "Rw0K", "expires_at": 1700000000, "transcript": "a cat"}
+                )
+            ),
             chunk(delta_choice(finish="stop")),
         ]
     )
     audio = completion.message.audio
     assert audio is not None
-    assert (audio.id, audio.data, audio.expires_at, audio.transcript) == ("aud_1", "iVBORw0K", 1700000000, "a cat")
+    assert (audio.id, audio.data, audio.expires_at, audio.transcript) == (
+        "aud_1",
+        "iVBORw0K",
+        1700000000,
+        "a cat",
+    )
     assert audio.extra_content == {"google": {"mime_type": "image/png"}}
 
 
@@ -562,7 +843,11 @@ def test_8_usage_is_the_last_non_null_never_summed() -> None:
     """The Gemini API may send usage on every chunk; summing (as several clients do) overcounts."""
     usage = lambda n: {"prompt_tokens": 10, "completion_tokens": n, "total_tokens": 10 + n}  # noqa: E731
     completion, events = run(
-        [chunk(delta_choice(content="a"), usage=usage(1)), chunk(delta_choice(content="b"), usage=usage(2)), chunk(delta_choice(finish="stop"), usage=None)]
+        [
+            chunk(delta_choice(content="a"), usage=usage(1)),
+            chunk(delta_choice(content="b"), usage=usage(2)),
+            chunk(delta_choice(finish="stop"), usage=None),
+        ]
     )
     assert completion.usage is not None and completion.usage.completion_tokens == 2
     assert len(of_type(events, UsageReported)) == 2
@@ -592,7 +877,9 @@ def test_8_usage_on_trailing_chunk_or_twice() -> None:
 
 def test_8_finish_reason_set_once_repeat_not_an_error() -> None:
     """OpenRouter (Minimax) sends `finish_reason: length` on two chunks."""
-    completion, events = run([chunk(delta_choice(content="a", finish="length")), chunk(delta_choice(content="", finish="length"))])
+    completion, events = run(
+        [chunk(delta_choice(content="a", finish="length")), chunk(delta_choice(content="", finish="length"))]
+    )
     assert completion.choices[0].finish_reason == "length"
     assert len(of_type(events, ChoiceFinished)) == 1
 
@@ -609,7 +896,9 @@ def test_9_complete_without_done_is_complete_by_default() -> None:
 def test_9_require_done_option() -> None:
     """Requiring `[DONE]` is an option."""
     with pytest.raises(IncompleteStreamError) as info:
-        chunkwise.assemble(sse(chunk(delta_choice(content="a", finish="stop")), done=False), require_done=True)
+        chunkwise.assemble(
+            sse(chunk(delta_choice(content="a", finish="stop")), done=False), require_done=True
+        )
     assert info.value.partial is not None and info.value.partial.message.content == "a"
 
 
@@ -631,13 +920,21 @@ def test_9_server_error_carries_body_and_partial() -> None:
     """OpenRouter sends `"error": {"code": 400}` on a chunk that also carries usage: both kept."""
     body = sse(
         chunk(delta_choice(content="so far", finish="length")),
-        chunk(delta_choice(content=""), error={"code": 400, "message": "Token limit reached"}, usage={"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5}),
+        chunk(
+            delta_choice(content=""),
+            error={"code": 400, "message": "Token limit reached"},
+            usage={"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5},
+        ),
     )
     with pytest.raises(ServerError) as info:
         chunkwise.assemble(body)
     error = info.value
     assert error.code == 400 and "Token limit reached" in str(error)
-    assert error.partial is not None and error.partial.usage is not None and error.partial.usage.total_tokens == 5
+    assert (
+        error.partial is not None
+        and error.partial.usage is not None
+        and error.partial.usage.total_tokens == 5
+    )
     assert isinstance(error.events[-1], chunkwise.ServerErrorReceived)
 
 

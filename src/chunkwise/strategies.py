@@ -28,6 +28,7 @@ This module imports hypothesis; ``import chunkwise`` never imports it.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -47,7 +48,7 @@ __all__ = [
 STYLES = ("openai", "vertex", "gemini", "index0")
 
 _FINISH_REASONS = ("stop", "length", "content_filter")
-_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 _NON_EMPTY_TEXT = _TEXT.filter(bool)
 _IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
 _JSON_SCALARS = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | _TEXT
@@ -156,7 +157,7 @@ def _cut(draw: st.DrawFn, text: str) -> list[str]:
         return []
     points = draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=min(len(text) - 1, 8)))
     bounds = [0, *sorted(p for p in points if 0 < p < len(text)), len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def _call_deltas(draw: st.DrawFn, calls: list[dict[str, Any]], style: str) -> list[list[dict[str, Any]]]:
@@ -320,5 +321,5 @@ def byte_pieces(data: bytes, *, max_pieces: int = 64) -> st.SearchStrategy[list[
         return st.just([bytes(data)])
     cuts = st.sets(st.integers(1, len(data) - 1), max_size=max_pieces - 1)
     return cuts.map(
-        lambda points: [data[a:b] for a, b in zip([0, *sorted(points)], [*sorted(points), len(data)])]
+        lambda points: [data[a:b] for a, b in itertools.pairwise([0, *sorted(points), len(data)])]
     )

@@ -1,0 +1,117 @@
+"""The public surface, the event records, and the core's dependency promise."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import typing
+
+import pytest
+
+import chunkwise
+
+
+def test_public_names_are_pinned() -> None:
+    """Changing the public surface is a decision, made here."""
+    assert sorted(chunkwise.__all__) == sorted(
+        [
+            "AssemblerStateError",
+            "Audio",
+            "ChatCompletion",
+            "Choice",
+            "ChoiceFinished",
+            "ChoiceLogprobs",
+            "ChunkwiseError",
+            "ContentDelta",
+            "ContentDone",
+            "Event",
+            "FunctionCall",
+            "IncompleteStreamError",
+            "MalformedChunkError",
+            "Message",
+            "ReasoningDelta",
+            "ReasoningDone",
+            "RefusalDelta",
+            "RefusalDone",
+            "SSEDecoder",
+            "ServerError",
+            "ServerErrorReceived",
+            "ServerSentEvent",
+            "State",
+            "StrayText",
+            "StreamAssembler",
+            "StreamEnded",
+            "ToolCall",
+            "ToolCallArgumentsDelta",
+            "ToolCallDone",
+            "ToolCallStarted",
+            "Usage",
+            "UsageReported",
+            "__version__",
+            "assemble",
+        ]
+    )
+    for name in chunkwise.__all__:
+        assert hasattr(chunkwise, name)
+
+
+def test_events_are_frozen_slotted_keyword_only() -> None:
+    """Events are small immutable records, built whole."""
+    for event_type in typing.get_args(chunkwise.Event):
+        params = event_type.__dataclass_params__
+        assert params.frozen and hasattr(event_type, "__slots__")
+        assert all(f.kw_only for f in dataclasses.fields(event_type))
+    event = chunkwise.ContentDelta(choice=0, delta="x")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.delta = "y"  # type: ignore[misc]
+
+
+def test_one_exception_tree() -> None:
+    """Every error we raise is a ChunkwiseError."""
+    for error in (
+        chunkwise.ServerError,
+        chunkwise.IncompleteStreamError,
+        chunkwise.MalformedChunkError,
+        chunkwise.AssemblerStateError,
+    ):
+        assert issubclass(error, chunkwise.ChunkwiseError)
+
+
+BLOCKER = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("httpx", "httpx_sse", "hypothesis"):
+            raise ModuleNotFoundError(f"blocked: {name}")
+        return None
+sys.meta_path.insert(0, Block())
+import chunkwise
+assert chunkwise.assemble(b'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}\\n\\n').message.content == "ok"
+assert not any(m.split(".")[0] in ("httpx", "httpx_sse", "hypothesis") for m in sys.modules)
+try:
+    import chunkwise.strategies
+except ModuleNotFoundError:
+    print("core-only ok")
+"""
+
+
+def test_import_needs_only_pydantic() -> None:
+    """`import chunkwise` works with httpx, httpx-sse and hypothesis unavailable; strategies needs hypothesis."""
+    proc = subprocess.run([sys.executable, "-c", BLOCKER], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "core-only ok"
+
+
+def test_assembler_states() -> None:
+    """OPEN until close(); CLOSED after a complete stream; reading the completion early is an error."""
+    assembler = chunkwise.StreamAssembler()
+    assert assembler.state is chunkwise.State.OPEN
+    with pytest.raises(chunkwise.AssemblerStateError):
+        _ = assembler.completion
+    assembler.feed({"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": "stop"}]})
+    assembler.close()
+    assert assembler.state is chunkwise.State.CLOSED
+    with pytest.raises(chunkwise.AssemblerStateError):
+        assembler.feed({"choices": []})
+    assert assembler.completion is assembler.completion
