@@ -23,10 +23,9 @@ that forces it. Where a field is not text and not named here, ``merge_into`` dec
 
 from __future__ import annotations
 
-import copy
 import enum
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from ._errors import (
@@ -41,18 +40,19 @@ from ._events import (
     ContentDelta,
     ContentDone,
     Event,
-    ReasoningDelta,
     ReasoningDone,
     RefusalDelta,
     RefusalDone,
     ServerErrorReceived,
     StreamEnded,
-    ToolCallArgumentsDelta,
     ToolCallDone,
     ToolCallStarted,
     UsageReported,
+    arguments_delta,
+    content_delta,
+    reasoning_delta,
 )
-from ._merge import merge_into
+from ._merge import copy_json, merge_into
 from ._models import (
     Audio,
     ChatCompletion,
@@ -62,6 +62,7 @@ from ._models import (
     Message,
     ToolCall,
     Usage,
+    construct,
 )
 from ._sse import SSEDecoder, StrayText
 from ._thinking import TAG, THINKING, ThinkTagSplitter
@@ -86,6 +87,7 @@ _ENVELOPE_TYPES: dict[str, type] = {
     "service_tier": str,
 }
 _ENVELOPE_KNOWN = frozenset((*_ENVELOPE_TYPES, "choices", "usage", "error"))
+_USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 _CHOICE_KNOWN = frozenset(("index", "delta", "finish_reason", "logprobs"))
 _DELTA_KNOWN = frozenset(
     (
@@ -180,7 +182,7 @@ class _Detail:
         self.pieces: dict[str, list[str]] = {}
 
     def build(self) -> dict[str, Any]:
-        out = copy.deepcopy(self.fields)
+        out: dict[str, Any] = copy_json(self.fields)
         for name, pieces in self.pieces.items():
             out[name] = "".join(pieces)
         return out
@@ -255,10 +257,10 @@ class _Choice:
     def content_value(self) -> str | list[Any] | None:
         if self.parts is None:
             return self.answer_text() if self.content_seen else None
-        parts = copy.deepcopy(self.parts)
+        parts: list[Any] = copy_json(self.parts)
         run = self.answer_text()
         if run or self.run_extra:
-            parts.append({"type": "text", "text": run, **copy.deepcopy(self.run_extra or {})})
+            parts.append({"type": "text", "text": run, **copy_json(self.run_extra or {})})
         return parts
 
     def all_answer_text(self) -> str:
@@ -283,16 +285,23 @@ class StreamAssembler:
     ``thought_tag``: the tag name that wraps thinking inside ``content`` (``"think"`` for Vertex's
     ``thought_tag_marker: "think"`` and DeepSeek-R1; ``"thought"`` for the Gemini API with
     ``include_thoughts``). ``require_done``: treat a stream without ``data: [DONE]`` as incomplete
-    (off by default: many servers finish properly without it).
+    (off by default: many servers finish properly without it). ``emit_events=False``: every call
+    returns ``[]`` and skips building delta events, for callers that only want the completion
+    (``assemble`` does this).
     """
 
-    def __init__(self, *, thought_tag: str | None = None, require_done: bool = False) -> None:
+    def __init__(
+        self, *, thought_tag: str | None = None, require_done: bool = False, emit_events: bool = True
+    ) -> None:
         if thought_tag is not None and (
             not isinstance(thought_tag, str) or not thought_tag or "<" in thought_tag or ">" in thought_tag
         ):
             raise ValueError(f"thought_tag must be a tag name such as 'think', not {thought_tag!r}")
         self._thought_tag = thought_tag
         self._require_done = require_done
+        self._emit = emit_events
+        # Envelope fields still without a non-empty value: only these are looked at per chunk.
+        self._unsettled: tuple[str, ...] = tuple(_ENVELOPE_TYPES)
         self._state = State.OPEN
         self._error: ChunkwiseError | None = None
         self._decoder: SSEDecoder | None = None
@@ -317,8 +326,8 @@ class StreamAssembler:
 
     @property
     def snapshot(self) -> ChatCompletion:
-        """The completion as assembled so far (a new object on each read)."""
-        return self._build()
+        """The completion as assembled so far (a new, independent object on each read)."""
+        return self._build(detach=True)
 
     @property
     def completion(self) -> ChatCompletion:
@@ -335,7 +344,8 @@ class StreamAssembler:
         """Merge one chunk: a parsed mapping, one SSE ``data:`` payload as JSON text or bytes, an
         SSE event object (``.event``/``.data``, e.g. httpx-sse's), or another client's chunk object
         exposing ``to_dict()``/``model_dump()`` (openai-python's ``ChatCompletionChunk``)."""
-        self._require_open()
+        if self._state is not State.OPEN:
+            self._require_open()
         events: list[Event] = []
         try:
             if type(chunk) is dict:
@@ -345,7 +355,7 @@ class StreamAssembler:
                 self._feed_other(chunk, events)
         except _Malformed as exc:
             self._fail_malformed(exc, chunk, events)
-        return events
+        return events if self._emit else []
 
     def feed_bytes(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Merge raw SSE bytes, in pieces cut anywhere."""
@@ -363,11 +373,11 @@ class StreamAssembler:
         if self._decoder is None:
             self._decoder = SSEDecoder()
         try:
-            items = self._decoder.decode(bytes(data))
+            items = self._decoder.decode_compact(bytes(data))
         except UnicodeDecodeError as exc:
             self._fail_utf8(exc, events)
         self._apply_sse_items(items, events)
-        return events
+        return events if self._emit else []
 
     def close(self) -> list[Event]:
         """End of stream: flush held-back text, check the stream is complete.
@@ -379,7 +389,7 @@ class StreamAssembler:
         events: list[Event] = []
         if self._decoder is not None:
             try:
-                items = self._decoder.flush()
+                items = self._decoder.flush_compact()
             except UnicodeDecodeError as exc:
                 self._fail_utf8(exc, events)
             self._apply_sse_items(items, events)
@@ -405,7 +415,7 @@ class StreamAssembler:
                 events,
             )
         self._state = State.CLOSED
-        return events
+        return events if self._emit else []
 
     # ---------------------------------------------------------------- input forms
 
@@ -437,14 +447,28 @@ class StreamAssembler:
         raise _Malformed(f"cannot read a chunk from a {type(chunk).__name__}")
 
     def _apply_sse_items(self, items: list[Any], events: list[Event]) -> None:
+        loads = json.loads
+        apply_chunk = self._apply_chunk
         for item in items:
             try:
-                if type(item) is StrayText:
+                if type(item) is str:
+                    # The hot path: a plain `data:` event holding one chunk.
+                    try:
+                        value = loads(item)
+                    except (ValueError, RecursionError):
+                        value = None
+                    if type(value) is dict:
+                        self._position += 1
+                        apply_chunk(value, events)
+                    else:  # [DONE], an error body, or a malformed payload
+                        self._apply_payload(item, events)
+                elif type(item) is StrayText:
                     self._apply_stray(item.text, events)
                 else:
                     self._apply_payload(item.data, events, event=item.event)
             except _Malformed as exc:
-                self._fail_malformed(exc, item.text if type(item) is StrayText else item.data, events)
+                raw = item if type(item) is str else item.text if type(item) is StrayText else item.data
+                self._fail_malformed(exc, raw, events)
 
     def _apply_payload(
         self, payload: str | bytes | bytearray | memoryview, events: list[Event], event: Any = None
@@ -505,22 +529,32 @@ class StreamAssembler:
 
     # ---------------------------------------------------------------- merge rules
 
-    def _apply_chunk(self, chunk: dict[str, Any], events: list[Event]) -> None:
+    def _apply_envelope(self, chunk: dict[str, Any]) -> None:
+        """First non-empty value wins (SPEC 2); a field is checked until it has one, then left alone."""
         envelope = self._envelope
-        for key, expected in _ENVELOPE_TYPES.items():
+        settled = []
+        for key in self._unsettled:
             value = chunk.get(key)
             if value is None or (key in envelope and _blank(value)):
                 continue
-            if _blank(envelope.get(key)):
-                if not isinstance(value, expected) or isinstance(value, bool):
-                    raise _Malformed(f"`{key}` must be {expected.__name__}, not {type(value).__name__}")
-                envelope[key] = value
+            expected = _ENVELOPE_TYPES[key]
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise _Malformed(f"`{key}` must be {expected.__name__}, not {type(value).__name__}")
+            envelope[key] = value
+            if not _blank(value):
+                settled.append(key)
+        if settled:
+            self._unsettled = tuple(k for k in self._unsettled if k not in settled)
+
+    def _apply_chunk(self, chunk: dict[str, Any], events: list[Event]) -> None:
+        if self._unsettled:
+            self._apply_envelope(chunk)
         if not _ENVELOPE_KNOWN.issuperset(chunk):
             merge_into(self._extra, {k: v for k, v in chunk.items() if k not in _ENVELOPE_KNOWN})
 
         choices = chunk.get("choices")
         if choices:
-            if not isinstance(choices, list):
+            if type(choices) is not list:
                 raise _Malformed("`choices` must be a list")
             for choice in choices:
                 self._apply_choice(choice, events)
@@ -535,8 +569,9 @@ class StreamAssembler:
                 count = usage.get(key)
                 if count is not None and not _is_int(count):
                     raise _Malformed(f"`usage.{key}` must be an integer")
-            self._usage = copy.deepcopy(usage)
-            events.append(UsageReported(usage=copy.deepcopy(usage)))
+            self._usage = copy_json(usage)
+            if self._emit:
+                events.append(UsageReported(usage=copy_json(usage)))
 
         if chunk.get("error"):
             # OpenRouter sends `"error": {...}` on a chunk that also carries usage; that usage was
@@ -547,16 +582,31 @@ class StreamAssembler:
         if type(raw) is not dict:
             raise _Malformed("each entry of `choices` must be an object")
         index = raw.get("index", 0)
-        if not _is_int(index):
-            raise _Malformed("`choices[].index` must be an integer")
-        choice = self._choices.get(index)
+        choice = self._choices.get(index) if type(index) is int else None
         if choice is None:
+            if not _is_int(index):
+                raise _Malformed("`choices[].index` must be an integer")
             choice = self._choices[index] = _Choice(index, self._thought_tag)
         delta = raw.get("delta")
         if delta:
             if type(delta) is not dict:
                 raise _Malformed("`delta` must be an object")
-            self._apply_delta(choice, delta, events)
+            content = delta.get("content")
+            size = len(delta)
+            if type(content) is str and (
+                size == 1 or (size == 2 and choice.role is not None and "role" in delta)
+            ):
+                # The hot path: a text delta (with the role Vertex repeats on every chunk, already set).
+                choice.content_seen = True
+                if content:
+                    if choice.splitter is None:
+                        choice.text.append(content)
+                        if self._emit:
+                            events.append(content_delta(index, content))
+                    else:
+                        self._add_content(choice, content, False, events)
+            else:
+                self._apply_delta(choice, delta, events)
         logprobs = raw.get("logprobs")
         if logprobs is not None:
             self._apply_logprobs(choice, logprobs)
@@ -574,73 +624,65 @@ class StreamAssembler:
                 self._finish_choice(choice, events)
 
     def _apply_delta(self, choice: _Choice, delta: dict[str, Any], events: list[Event]) -> None:
-        index = choice.index
-        role = delta.get("role")
-        if role is not None:
-            if not isinstance(role, str):
-                raise _Malformed("`delta.role` must be a string")
-            # Vertex repeats `role` on every chunk: set once (openai-python appends it).
-            if choice.role is None and role:
-                choice.role = role
-
+        """Every field of a delta, each by its own rule. Keys are visited in the order sent, except
+        ``extra_content``, read first because its Gemini ``thought`` flag decides what the
+        content of the same delta is."""
         thought = False
         extra_content = delta.get("extra_content")
         if extra_content is not None:
-            if not isinstance(extra_content, dict):
+            if type(extra_content) is not dict:
                 raise _Malformed("`delta.extra_content` must be an object")
             thought = self._merge_message_extra_content(choice, extra_content)
-
-        content = delta.get("content")
-        if content is not None:
-            if isinstance(content, str):
-                choice.content_seen = True
-                if content:
-                    self._add_content(choice, content, thought, events)
-            elif isinstance(content, list):
-                choice.content_seen = True
-                self._add_content_parts(choice, content, thought, events)
+        unknown = None
+        for key, value in delta.items():
+            if value is None or key == "extra_content":
+                continue
+            if key == "content":
+                if type(value) is str:
+                    choice.content_seen = True
+                    if value:
+                        self._add_content(choice, value, thought, events)
+                elif type(value) is list:
+                    choice.content_seen = True
+                    self._add_content_parts(choice, value, thought, events)
+                else:
+                    raise _Malformed("`delta.content` must be a string or a list of parts")
+            elif key == "tool_calls":
+                if type(value) is not list:
+                    raise _Malformed("`delta.tool_calls` must be a list")
+                for fragment in value:
+                    self._apply_tool_call(choice, fragment, events)
+            elif key == "role":
+                if type(value) is not str:
+                    raise _Malformed("`delta.role` must be a string")
+                # Vertex repeats `role` on every chunk: set once (openai-python appends it).
+                if choice.role is None and value:
+                    choice.role = value
+            elif key == "reasoning_content" or key == "reasoning":
+                # DeepSeek/Qwen/vLLM/xAI send `reasoning_content`, OpenRouter/Groq `reasoning`; some
+                # vLLM versions send both with the same text, which must not be doubled.
+                if type(value) is not str:
+                    raise _Malformed(f"`delta.{key}` must be a string")
+                if value and (key == "reasoning_content" or value != delta.get("reasoning_content")):
+                    self._add_reasoning(choice, value, events)
+            elif key == "refusal":
+                if type(value) is not str:
+                    raise _Malformed("`delta.refusal` must be a string")
+                if choice.refusal is None:
+                    choice.refusal = []
+                if value:
+                    choice.refusal.append(value)
+                    events.append(RefusalDelta(choice=choice.index, delta=value))
+            elif key == "audio":
+                self._apply_audio(choice, value)
+            elif key == "reasoning_details":
+                self._apply_reasoning_details(choice, value)
             else:
-                raise _Malformed("`delta.content` must be a string or a list of parts")
-
-        # DeepSeek/Qwen/vLLM/xAI send `reasoning_content`, OpenRouter/Groq `reasoning`; some vLLM
-        # versions send both with the same text, which must not be doubled.
-        reasoning = delta.get("reasoning_content")
-        alt = delta.get("reasoning")
-        if reasoning is not None or alt is not None:
-            if not isinstance(reasoning, (str, type(None))) or not isinstance(alt, (str, type(None))):
-                raise _Malformed("`delta.reasoning_content`/`delta.reasoning` must be strings")
-            if reasoning:
-                self._add_reasoning(choice, reasoning, events)
-            if alt and alt != reasoning:
-                self._add_reasoning(choice, alt, events)
-
-        refusal = delta.get("refusal")
-        if refusal is not None:
-            if not isinstance(refusal, str):
-                raise _Malformed("`delta.refusal` must be a string")
-            if choice.refusal is None:
-                choice.refusal = []
-            if refusal:
-                choice.refusal.append(refusal)
-                events.append(RefusalDelta(choice=index, delta=refusal))
-
-        tool_calls = delta.get("tool_calls")
-        if tool_calls is not None:
-            if not isinstance(tool_calls, list):
-                raise _Malformed("`delta.tool_calls` must be a list")
-            for fragment in tool_calls:
-                self._apply_tool_call(choice, fragment, events)
-
-        audio = delta.get("audio")
-        if audio is not None:
-            self._apply_audio(choice, audio)
-
-        details = delta.get("reasoning_details")
-        if details is not None:
-            self._apply_reasoning_details(choice, details)
-
-        if not _DELTA_KNOWN.issuperset(delta):
-            merge_into(choice.delta_extra, {k: v for k, v in delta.items() if k not in _DELTA_KNOWN})
+                if unknown is None:
+                    unknown = {}
+                unknown[key] = value
+        if unknown is not None:
+            merge_into(choice.delta_extra, unknown)
 
     def _merge_message_extra_content(self, choice: _Choice, extra: dict[str, Any]) -> bool:
         """Merge delta-level ``extra_content`` into the message's; return the chunk's thought flag.
@@ -673,7 +715,8 @@ class StreamAssembler:
             splitter = choice.splitter = ThinkTagSplitter("thought")
         if splitter is None:
             choice.text.append(text)
-            events.append(ContentDelta(choice=choice.index, delta=text))
+            if self._emit:
+                events.append(content_delta(choice.index, text))
             return
         for kind, piece in splitter.feed(text):
             if kind == TAG:
@@ -682,7 +725,8 @@ class StreamAssembler:
                 self._add_reasoning(choice, piece, events)
             else:
                 choice.text.append(piece)
-                events.append(ContentDelta(choice=choice.index, delta=piece))
+                if self._emit:
+                    events.append(content_delta(choice.index, piece))
 
     def _add_content_parts(
         self, choice: _Choice, parts: list[Any], thought: bool, events: list[Event]
@@ -711,23 +755,24 @@ class StreamAssembler:
                 if choice.parts is None:
                     choice.parts = []
                 choice.close_text_run()
-                choice.parts.append(copy.deepcopy(part))
+                choice.parts.append(copy_json(part))
 
     def _add_reasoning(self, choice: _Choice, text: str, events: list[Event]) -> None:
         if choice.reasoning is None:
             choice.reasoning = []
         if text:
             choice.reasoning.append(text)
-            events.append(ReasoningDelta(choice=choice.index, delta=text))
+            if self._emit:
+                events.append(reasoning_delta(choice.index, text))
 
     def _apply_tool_call(self, choice: _Choice, fragment: Any, events: list[Event]) -> None:
         if type(fragment) is not dict:
             raise _Malformed("each entry of `delta.tool_calls` must be an object")
         call_id = fragment.get("id")
         index = fragment.get("index")
-        if call_id is not None and not isinstance(call_id, str):
+        if call_id is not None and type(call_id) is not str:
             raise _Malformed("`tool_calls[].id` must be a string")
-        if index is not None and not _is_int(index):
+        if index is not None and type(index) is not int:
             raise _Malformed("`tool_calls[].index` must be an integer")
 
         # Identity (SPEC 5): by id first (Vertex repeats the id but shifts `index` for the same call,
@@ -751,45 +796,56 @@ class StreamAssembler:
             choice.by_index[index] = call
         choice.last_call = call
 
-        kind = fragment.get("type")
-        if kind is not None:
-            if not isinstance(kind, str):
-                raise _Malformed("`tool_calls[].type` must be a string")
-            if call.type is None and kind:
-                call.type = kind  # set once; Vertex repeats it on every fragment
-
         arguments = None
         function = fragment.get("function")
         if function is not None:
             if type(function) is not dict:
                 raise _Malformed("`tool_calls[].function` must be an object")
             name = function.get("name")
-            if name is not None:
-                if not isinstance(name, str):
+            if name is not None and name != call.name:
+                if type(name) is not str:
                     raise _Malformed("`tool_calls[].function.name` must be a string")
-                if name:
-                    if not call.name:
-                        call.name = name
-                    elif name != call.name and not call_id:
-                        # A name streamed in pieces without an id (older OpenAI-compatible servers).
-                        call.name += name
-                    # Otherwise a repeat (Vertex sends the name on every fragment; openai-python,
-                    # pydantic-ai and LangChain make `get_weatherget_weather` of it): not appended.
-                    # A different name under the same id keeps the first.
+                if not call.name:
+                    call.name = name or None
+                elif name and not call_id:
+                    # A name streamed in pieces without an id (older OpenAI-compatible servers).
+                    call.name += name
+                # Otherwise the server repeated the name (Vertex sends it on every fragment;
+                # openai-python, pydantic-ai and LangChain make `get_weatherget_weather` of it), or
+                # sent a different one under the same id: the first is kept.
             arguments = function.get("arguments")
             if arguments is not None:
-                if not isinstance(arguments, str):
+                if type(arguments) is not str:
                     raise _Malformed("`tool_calls[].function.arguments` must be a string")
                 if arguments:
                     call.args.append(arguments)
-            if not _FUNCTION_KNOWN.issuperset(function):
+            if len(function) > (name is not None) + (arguments is not None):
                 merge_into(
                     call.function_extra, {k: v for k, v in function.items() if k not in _FUNCTION_KNOWN}
                 )
 
+        if len(fragment) > (call_id is not None) + (index is not None) + (function is not None):
+            self._apply_tool_call_rest(call, fragment)
+
+        if started:
+            events.append(
+                ToolCallStarted(choice=choice.index, call=call.position, id=call.id, name=call.name)
+            )
+        if arguments and self._emit:
+            events.append(arguments_delta(choice.index, call.position, arguments))
+
+    @staticmethod
+    def _apply_tool_call_rest(call: _Call, fragment: dict[str, Any]) -> None:
+        """The fields of a tool-call fragment besides id, index and function."""
+        kind = fragment.get("type")
+        if kind is not None:
+            if type(kind) is not str:
+                raise _Malformed("`tool_calls[].type` must be a string")
+            if call.type is None and kind:
+                call.type = kind  # set once; Vertex repeats it on every fragment
         extra_content = fragment.get("extra_content")
         if extra_content is not None:
-            if not isinstance(extra_content, dict):
+            if type(extra_content) is not dict:
                 raise _Malformed("`tool_calls[].extra_content` must be an object")
             # Gemini signs the first call of a parallel set on its first fragment, or on a trailing
             # metadata-only fragment; whichever carries it, it lands on this call (SPEC 6).
@@ -798,13 +854,6 @@ class StreamAssembler:
             merge_into(call.extra_content, extra_content)
         if not _CALL_KNOWN.issuperset(fragment):
             merge_into(call.extra, {k: v for k, v in fragment.items() if k not in _CALL_KNOWN})
-
-        if started:
-            events.append(
-                ToolCallStarted(choice=choice.index, call=call.position, id=call.id, name=call.name)
-            )
-        if arguments:
-            events.append(ToolCallArgumentsDelta(choice=choice.index, call=call.position, delta=arguments))
 
     def _apply_logprobs(self, choice: _Choice, logprobs: Any) -> None:
         if not isinstance(logprobs, dict):
@@ -867,13 +916,13 @@ class StreamAssembler:
             raise _Malformed("`delta.reasoning_details` must be a list")
         for entry in details:
             if not isinstance(entry, dict) or "index" not in entry:
-                choice.details.append(copy.deepcopy(entry))
+                choice.details.append(copy_json(entry))
                 continue
             key = (entry.get("type"), entry.get("index"))
             try:
                 detail = choice.details_by_key.get(key)
             except TypeError:  # an unhashable index: keep the entry as it came
-                choice.details.append(copy.deepcopy(entry))
+                choice.details.append(copy_json(entry))
                 continue
             if detail is None:
                 detail = choice.details_by_key[key] = _Detail()
@@ -992,78 +1041,108 @@ class StreamAssembler:
     def _sorted_choices(self) -> list[_Choice]:
         return [self._choices[i] for i in sorted(self._choices)]
 
-    def _build(self) -> ChatCompletion:
+    def _build(self, detach: bool = False) -> ChatCompletion:
+        """The result model, built from the merged state.
+
+        ``detach`` copies every mutable value, for a ``snapshot`` taken while the stream may still
+        change. The final completion (and an error's partial) is built once the assembler takes no
+        more input, so it can share the state it is built from.
+        """
+        cp: Callable[[Any], Any] = copy_json if detach else _same
         envelope = self._envelope
-        choices = [self._build_choice(c) for c in self._sorted_choices()]
-        usage = Usage.model_construct(**copy.deepcopy(self._usage)) if self._usage is not None else None
-        return ChatCompletion.model_construct(
-            **copy.deepcopy(self._extra),
-            id=envelope.get("id"),
-            object="chat.completion",
-            created=envelope.get("created"),
-            model=envelope.get("model"),
-            system_fingerprint=envelope.get("system_fingerprint"),
-            service_tier=envelope.get("service_tier"),
-            choices=choices,
-            usage=usage,
-            done_received=self._done,
+        choices = [self._build_choice(c, cp) for c in self._sorted_choices()]
+        usage = None
+        if self._usage is not None:
+            counts = {k: self._usage.get(k) for k in _USAGE_FIELDS}
+            usage = construct(
+                Usage, counts, cp({k: v for k, v in self._usage.items() if k not in _USAGE_FIELDS})
+            )
+        return construct(
+            ChatCompletion,
+            {
+                "id": envelope.get("id"),
+                "object": "chat.completion",
+                "created": envelope.get("created"),
+                "model": envelope.get("model"),
+                "system_fingerprint": envelope.get("system_fingerprint"),
+                "service_tier": envelope.get("service_tier"),
+                "choices": choices,
+                "usage": usage,
+                "done_received": self._done,
+            },
+            cp(self._extra),
         )
 
-    def _build_choice(self, choice: _Choice) -> Choice:
+    def _build_choice(self, choice: _Choice, cp: Callable[[Any], Any]) -> Choice:
         tool_calls = None
         if choice.calls:
             tool_calls = []
             for call in choice.calls:
                 arguments, _, error = call.check()
-                tool_calls.append(
-                    ToolCall.model_construct(
-                        **copy.deepcopy(call.extra),
-                        id=call.id,
-                        type=call.type or "function",
-                        function=FunctionCall.model_construct(
-                            **copy.deepcopy(call.function_extra), name=call.name, arguments=arguments
-                        ),
-                        extra_content=copy.deepcopy(call.extra_content),
-                        arguments_error=error,
-                    )
+                function = construct(
+                    FunctionCall, {"name": call.name, "arguments": arguments}, cp(call.function_extra)
                 )
+                fields = {
+                    "id": call.id,
+                    "type": call.type or "function",
+                    "function": function,
+                    "extra_content": cp(call.extra_content),
+                    "arguments_error": error,
+                }
+                tool_calls.append(construct(ToolCall, fields, cp(call.extra)))
         audio = None
         if choice.audio_fields is not None:
-            fields = choice.audio_fields
-            audio = Audio.model_construct(
-                **copy.deepcopy(choice.audio_extra),
-                id=fields.get("id"),
-                data="".join(choice.audio_data) if "data" in fields else None,
-                expires_at=fields.get("expires_at"),
-                transcript="".join(choice.audio_transcript) if "transcript" in fields else None,
-                extra_content=copy.deepcopy(fields.get("extra_content")),
-            )
-        message_extra = copy.deepcopy(choice.delta_extra)
+            held = choice.audio_fields
+            fields = {
+                "id": held.get("id"),
+                "data": "".join(choice.audio_data) if "data" in held else None,
+                "expires_at": held.get("expires_at"),
+                "transcript": "".join(choice.audio_transcript) if "transcript" in held else None,
+                "extra_content": cp(held.get("extra_content")),
+            }
+            audio = construct(Audio, fields, cp(choice.audio_extra))
+        message_extra = cp(choice.delta_extra)
         if choice.details:
+            message_extra = dict(message_extra)
             message_extra["reasoning_details"] = [
-                d.build() if isinstance(d, _Detail) else copy.deepcopy(d) for d in choice.details
+                d.build() if isinstance(d, _Detail) else copy_json(d) for d in choice.details
             ]
-        message = Message.model_construct(
-            **message_extra,
-            role=choice.role or "assistant",
-            content=choice.content_value(),
-            refusal="".join(choice.refusal) if choice.refusal is not None else None,
-            reasoning_content="".join(choice.reasoning) if choice.reasoning is not None else None,
-            tool_calls=tool_calls,
-            audio=audio,
-            extra_content=copy.deepcopy(choice.extra_content),
-            thinking_unterminated=choice.unterminated,
+        message = construct(
+            Message,
+            {
+                "role": choice.role or "assistant",
+                "content": choice.content_value(),
+                "refusal": "".join(choice.refusal) if choice.refusal is not None else None,
+                "reasoning_content": "".join(choice.reasoning) if choice.reasoning is not None else None,
+                "tool_calls": tool_calls,
+                "audio": audio,
+                "extra_content": cp(choice.extra_content),
+                "thinking_unterminated": choice.unterminated,
+            },
+            message_extra,
         )
         logprobs = None
         if choice.logprobs is not None:
-            logprobs = ChoiceLogprobs.model_construct(**copy.deepcopy(choice.logprobs))
-        return Choice.model_construct(
-            **copy.deepcopy(choice.extra),
-            index=choice.index,
-            message=message,
-            finish_reason=choice.finish_reason,
-            logprobs=logprobs,
+            held = choice.logprobs
+            logprobs = construct(
+                ChoiceLogprobs,
+                {"content": cp(held.get("content")), "refusal": cp(held.get("refusal"))},
+                cp({k: v for k, v in held.items() if k not in ("content", "refusal")}),
+            )
+        return construct(
+            Choice,
+            {
+                "index": choice.index,
+                "message": message,
+                "finish_reason": choice.finish_reason,
+                "logprobs": logprobs,
+            },
+            cp(choice.extra),
         )
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 class _MalformedJSON(_Malformed):
@@ -1131,7 +1210,7 @@ def assemble(
     ``source`` is the raw SSE body (bytes or text) or an iterable of pieces: bytes pieces are SSE
     bytes cut anywhere; anything else is a chunk as ``StreamAssembler.feed`` takes it.
     """
-    assembler = StreamAssembler(thought_tag=thought_tag, require_done=require_done)
+    assembler = StreamAssembler(thought_tag=thought_tag, require_done=require_done, emit_events=False)
     if isinstance(source, str):
         source = source.encode("utf-8")
     if isinstance(source, (bytes, bytearray)):

@@ -166,3 +166,39 @@ Event = (
     | ServerErrorReceived
     | StreamEnded
 )
+
+
+# The assembler emits one delta event per chunk, so their construction is on the hot path. A
+# frozen dataclass's generated __init__ routes every field through object.__setattr__, which costs
+# about as much as the rest of a chunk's assembly. These factories build the very same objects by
+# writing the slots directly (equal, hashable, immutable afterwards, like any other instance).
+_new = object.__new__
+_set_content_choice = vars(ContentDelta)["choice"].__set__
+_set_content_delta = vars(ContentDelta)["delta"].__set__
+_set_reasoning_choice = vars(ReasoningDelta)["choice"].__set__
+_set_reasoning_delta = vars(ReasoningDelta)["delta"].__set__
+_set_arguments_choice = vars(ToolCallArgumentsDelta)["choice"].__set__
+_set_arguments_call = vars(ToolCallArgumentsDelta)["call"].__set__
+_set_arguments_delta = vars(ToolCallArgumentsDelta)["delta"].__set__
+
+
+def content_delta(choice: int, delta: str) -> ContentDelta:
+    event: ContentDelta = _new(ContentDelta)
+    _set_content_choice(event, choice)
+    _set_content_delta(event, delta)
+    return event
+
+
+def reasoning_delta(choice: int, delta: str) -> ReasoningDelta:
+    event: ReasoningDelta = _new(ReasoningDelta)
+    _set_reasoning_choice(event, choice)
+    _set_reasoning_delta(event, delta)
+    return event
+
+
+def arguments_delta(choice: int, call: int, delta: str) -> ToolCallArgumentsDelta:
+    event: ToolCallArgumentsDelta = _new(ToolCallArgumentsDelta)
+    _set_arguments_choice(event, choice)
+    _set_arguments_call(event, call)
+    _set_arguments_delta(event, delta)
+    return event

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["merge_into"]
+__all__ = ["copy_json", "merge_into"]
 
 
 def merge_into(target: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
@@ -37,3 +37,13 @@ def merge_into(target: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]
         else:
             target[key] = value
     return target
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars): ``copy.deepcopy`` without its memo,
+    several times faster on the nested dicts servers send (usage details, extra_content)."""
+    if type(value) is dict:
+        return {k: copy_json(v) if type(v) is dict or type(v) is list else v for k, v in value.items()}
+    if type(value) is list:
+        return [copy_json(v) if type(v) is dict or type(v) is list else v for v in value]
+    return value

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,9 @@ __all__ = [
     "ToolCall",
     "Usage",
 ]
+
+
+_M = TypeVar("_M", bound="_Model")
 
 
 class _Model(BaseModel):
@@ -172,6 +175,26 @@ class ChatCompletion(_Model):
     def to_request_message(self, choice: int = 0) -> dict[str, Any]:
         """The message of the choice at list position ``choice``, ready to send back."""
         return self.choices[choice].message.to_request_message()
+
+
+_set = object.__setattr__
+
+
+def construct(cls: type[_M], fields: dict[str, Any], extra: dict[str, Any] | None = None) -> _M:
+    """``cls.model_construct`` for values the assembler has already checked, at a fraction of its cost.
+
+    ``fields`` must name every declared field (the assembler always passes them all), so there are
+    no defaults, aliases or validators to consult: this is the tail of pydantic's own
+    ``model_construct``. A server field that happens to share a declared field's name stays a field.
+    """
+    if extra and not cls.__pydantic_fields__.keys().isdisjoint(extra):
+        extra = {k: v for k, v in extra.items() if k not in cls.__pydantic_fields__}
+    model = cls.__new__(cls)
+    _set(model, "__dict__", fields)
+    _set(model, "__pydantic_fields_set__", set(fields))
+    _set(model, "__pydantic_extra__", extra if extra is not None else {})
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
 def _thought_signature(extra: dict[str, Any] | None) -> str | None:

@@ -87,13 +87,20 @@ class SSEDecoder:
 
     def decode(self, data: bytes) -> list[SSEItem]:
         """Decode one piece of the byte stream; return the items it completed."""
-        text = self._utf8.decode(data)
-        return self._decode_text(text)
+        return [ServerSentEvent(data=i) if isinstance(i, str) else i for i in self.decode_compact(data)]
 
     def flush(self) -> list[SSEItem]:
         """End of input: finish the last line and dispatch whatever is pending."""
-        text = self._utf8.decode(b"", final=True)
-        out = self._decode_text(text)
+        return [ServerSentEvent(data=i) if isinstance(i, str) else i for i in self.flush_compact()]
+
+    def decode_compact(self, data: bytes) -> list[str | SSEItem]:
+        """Like ``decode``, but a plain event (no type, id or retry: nearly every event of a chat
+        stream) comes as its data string, so the hot path builds no object for it."""
+        return self._decode_text(self._utf8.decode(data))
+
+    def flush_compact(self) -> list[str | SSEItem]:
+        """Like ``flush``, in the form of ``decode_compact``."""
+        out = self._decode_text(self._utf8.decode(b"", final=True))
         if self._tail:
             line = "".join(self._tail)
             self._tail = []
@@ -102,8 +109,8 @@ class SSEDecoder:
         self._end_stray(out)
         return out
 
-    def _decode_text(self, text: str) -> list[SSEItem]:
-        out: list[SSEItem] = []
+    def _decode_text(self, text: str) -> list[str | SSEItem]:
+        out: list[str | SSEItem] = []
         if not text:
             return out
         if not self._started:
@@ -128,22 +135,32 @@ class SSEDecoder:
             lines[0] = "".join(self._tail)
         last = lines.pop()
         self._tail = [last] if last else []
-        line_fn = self._line
+        data = self._data
         for line in lines:
-            line_fn(line, out)
+            # Nearly every line of a chat stream is "data: {...}" or the blank line after it.
+            if line.startswith("data:"):
+                if self._stray:
+                    self._end_stray(out)
+                data.append(line[6:] if line[5:6] == " " else line[5:])
+            elif line:
+                self._line(line, out)
+            elif len(data) == 1 and self._event is None and self._id is None and self._retry is None:
+                out.append(data.pop())
+                if self._stray:
+                    self._end_stray(out)
+            else:
+                self._line(line, out)
         return out
 
-    def _line(self, line: str, out: list[SSEItem]) -> None:
+    def _line(self, line: str, out: list[str | SSEItem]) -> None:
         if not line:
             # Stray lines pending here came after this event's data lines, so they follow it.
             self._dispatch(out)
             self._end_stray(out)
             return
-        # Fast path: almost every line of a chat stream is "data: {...}".
         if line.startswith("data:"):
             self._end_stray(out)
-            value = line[5:]
-            self._data.append(value[1:] if value.startswith(" ") else value)
+            self._data.append(line[6:] if line[5:6] == " " else line[5:])
             return
         if line[0] == ":":
             return  # comment / keep-alive
@@ -165,18 +182,20 @@ class SSEDecoder:
         else:  # "data" without a colon: an empty data line
             self._data.append(value)
 
-    def _dispatch(self, out: list[SSEItem]) -> None:
+    def _dispatch(self, out: list[str | SSEItem]) -> None:
         if self._data:
-            out.append(
-                ServerSentEvent(data="\n".join(self._data), event=self._event, id=self._id, retry=self._retry)
-            )
-            self._data = []
+            text = "\n".join(self._data)
+            if self._event is None and self._id is None and self._retry is None:
+                out.append(text)
+            else:
+                out.append(ServerSentEvent(data=text, event=self._event, id=self._id, retry=self._retry))
+            self._data.clear()  # cleared in place: the decoding loop holds a reference
         # The event type resets after every blank line and so does the retry hint we attach to the
         # event; the last event id persists, per the standard.
         self._event = None
         self._retry = None
 
-    def _end_stray(self, out: list[SSEItem]) -> None:
+    def _end_stray(self, out: list[str | SSEItem]) -> None:
         if self._stray:
             out.append(StrayText(text="\n".join(self._stray)))
             self._stray = []
