@@ -548,7 +548,13 @@ class StreamAssembler:
 
     def _apply_chunk(self, chunk: dict[str, Any], events: list[Event]) -> None:
         if self._unsettled:
-            self._apply_envelope(chunk)
+            envelope = self._envelope
+            for key in self._unsettled:
+                value = chunk.get(key)
+                # Only a first value, or a non-empty one, can change the envelope.
+                if value is not None and (value or key not in envelope):
+                    self._apply_envelope(chunk)
+                    break
         if not _ENVELOPE_KNOWN.issuperset(chunk):
             merge_into(self._extra, {k: v for k, v in chunk.items() if k not in _ENVELOPE_KNOWN})
 
@@ -605,6 +611,12 @@ class StreamAssembler:
                             events.append(content_delta(index, content))
                     else:
                         self._add_content(choice, content, False, events)
+            elif type(delta.get("tool_calls")) is list and (
+                size == 1 or (size == 2 and choice.role is not None and "role" in delta)
+            ):
+                # Tool-call fragments alone, or with the role Vertex repeats on every chunk.
+                for fragment in delta["tool_calls"]:
+                    self._apply_tool_call(choice, fragment, events)
             else:
                 self._apply_delta(choice, delta, events)
         logprobs = raw.get("logprobs")
@@ -709,6 +721,15 @@ class StreamAssembler:
 
     def _add_content(self, choice: _Choice, text: str, thought: bool, events: list[Event]) -> None:
         splitter = choice.splitter
+        if splitter is not None and not thought and not splitter.held and "<" not in text:
+            # No tag can start in this piece and none is pending: it all goes where we are.
+            if splitter.inside:
+                self._add_reasoning(choice, text, events)
+            else:
+                choice.text.append(text)
+                if self._emit:
+                    events.append(content_delta(choice.index, text))
+            return
         if thought and splitter is None:
             # The `thought: true` flag is authoritative (SPEC 4): flagged text is thinking even when
             # no tag was configured, and the Gemini API's tag is `thought`.
@@ -768,6 +789,20 @@ class StreamAssembler:
     def _apply_tool_call(self, choice: _Choice, fragment: Any, events: list[Event]) -> None:
         if type(fragment) is not dict:
             raise _Malformed("each entry of `delta.tool_calls` must be an object")
+        if len(fragment) == 2:
+            # The hot path: OpenAI's `{"index": i, "function": {"arguments": "..."}}` for a known call.
+            function = fragment.get("function")
+            index = fragment.get("index")
+            if type(function) is dict and len(function) == 1 and type(index) is int:
+                arguments = function.get("arguments")
+                call = choice.by_index.get(index)
+                if call is not None and type(arguments) is str:
+                    choice.last_call = call
+                    if arguments:
+                        call.args.append(arguments)
+                        if self._emit:
+                            events.append(arguments_delta(choice.index, call.position, arguments))
+                    return
         call_id = fragment.get("id")
         index = fragment.get("index")
         if call_id is not None and type(call_id) is not str:
@@ -824,7 +859,10 @@ class StreamAssembler:
                     call.function_extra, {k: v for k, v in function.items() if k not in _FUNCTION_KNOWN}
                 )
 
-        if len(fragment) > (call_id is not None) + (index is not None) + (function is not None):
+        # Vertex repeats `type` on every fragment: that alone needs no more work.
+        kind = fragment.get("type")
+        repeat = kind is not None and kind == call.type
+        if len(fragment) > (call_id is not None) + (index is not None) + (function is not None) + repeat:
             self._apply_tool_call_rest(call, fragment)
 
         if started:
@@ -949,6 +987,10 @@ class StreamAssembler:
     def _finish_choice(self, choice: _Choice, events: list[Event]) -> None:
         index = choice.index
         self._flush_thinking(choice, events)
+        if not self._emit:
+            for call in choice.calls:
+                call.check()  # the arguments are checked as JSON when the call ends (SPEC 5)
+            return
         if choice.content_seen:
             events.append(ContentDone(choice=index, content=choice.all_answer_text()))
         if choice.reasoning is not None:

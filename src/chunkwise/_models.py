@@ -178,6 +178,7 @@ class ChatCompletion(_Model):
 
 
 _set = object.__setattr__
+_new = object.__new__  # BaseModel defines no __new__ of its own
 
 
 def construct(cls: type[_M], fields: dict[str, Any], extra: dict[str, Any] | None = None) -> _M:
@@ -187,12 +188,14 @@ def construct(cls: type[_M], fields: dict[str, Any], extra: dict[str, Any] | Non
     no defaults, aliases or validators to consult: this is the tail of pydantic's own
     ``model_construct``. A server field that happens to share a declared field's name stays a field.
     """
-    if extra and not cls.__pydantic_fields__.keys().isdisjoint(extra):
+    if not extra:
+        extra = {}
+    elif not cls.__pydantic_fields__.keys().isdisjoint(extra):
         extra = {k: v for k, v in extra.items() if k not in cls.__pydantic_fields__}
-    model = cls.__new__(cls)
+    model = _new(cls)
     _set(model, "__dict__", fields)
     _set(model, "__pydantic_fields_set__", set(fields))
-    _set(model, "__pydantic_extra__", extra if extra is not None else {})
+    _set(model, "__pydantic_extra__", extra)
     _set(model, "__pydantic_private__", None)
     return model
 

@@ -25,19 +25,20 @@ Segment = tuple[int, str]
 class ThinkTagSplitter:
     """Feed content pieces; get ``(kind, text)`` segments with kind ANSWER, THINKING or TAG."""
 
-    __slots__ = ("_close", "_held", "_open", "inside")
+    __slots__ = ("_close", "_open", "held", "inside")
 
     def __init__(self, tag: str) -> None:
         self._open = f"<{tag}>"
         self._close = f"</{tag}>"
-        self._held = ""  # a tail that may be the start of the tag we look for (never longer than it)
+        #: A tail that may be the start of the tag looked for (shorter than the tag), not yet given out.
+        self.held = ""
         #: True while inside a thinking block.
         self.inside = False
 
     def feed(self, text: str) -> list[Segment]:
-        if self._held:
-            text = self._held + text  # bounded by the tag's length: no growing buffer
-            self._held = ""
+        if self.held:
+            text = self.held + text  # bounded by the tag's length: no growing buffer
+            self.held = ""
         elif "<" not in text:
             # Fast path: no tag can start in this piece.
             return [(THINKING if self.inside else ANSWER, text)] if text else []
@@ -58,12 +59,12 @@ class ThinkTagSplitter:
         if end - keep > pos:
             out.append((THINKING if self.inside else ANSWER, text[pos : end - keep]))
         if keep:
-            self._held = text[end - keep :]
+            self.held = text[end - keep :]
         return out
 
     def flush(self) -> list[Segment]:
         """End of the content: what was held back is plain text after all (``"5 <"`` keeps its ``<``)."""
-        held, self._held = self._held, ""
+        held, self.held = self.held, ""
         return [(THINKING if self.inside else ANSWER, held)] if held else []
 
     @staticmethod
