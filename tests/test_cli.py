@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chunkwise._cli import main
+
 from helpers import FIXTURES
 
 VERTEX = FIXTURES / "vertex" / "parallel-tool-calls.sse"

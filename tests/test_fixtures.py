@@ -11,6 +11,7 @@ import pytest
 
 import chunkwise
 from chunkwise._cli import main
+
 from helpers import FIXTURES, cut_at
 
 STREAMS = sorted(FIXTURES.rglob("*.sse"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from helpers import FIXTURES
-
 import chunkwise
+
+from helpers import FIXTURES
 
 
 def test_built_models_equal_validated_ones() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 import chunkwise
 from chunkwise._cli import main
+
 from helpers import shared_dir
 
 SHARED = shared_dir()

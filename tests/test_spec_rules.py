@@ -22,6 +22,7 @@ from chunkwise import (
     ToolCallStarted,
     UsageReported,
 )
+
 from helpers import chunk, delta_choice, of_type, run, sse
 
 # ---------------------------------------------------------------- 1. Input forms

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chunkwise._thinking import ANSWER, TAG, THINKING, ThinkTagSplitter
+
 from helpers import cut_at
 
 
