@@ -1,0 +1,76 @@
+"""Assembly cost grows linearly with the stream (no repeated concatenation onto a growing buffer)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import chunkwise
+
+
+def text_chunks(n: int) -> list[dict[str, Any]]:
+    chunks = [{"choices": [{"index": 0, "delta": {"content": f"w{i} "}}]} for i in range(n)]
+    return [*chunks, {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+
+
+def argument_chunks(n: int) -> list[dict[str, Any]]:
+    first = {"index": 0, "id": "c", "type": "function", "function": {"name": "f", "arguments": "["}}
+    chunks = [{"choices": [{"index": 0, "delta": {"tool_calls": [first]}}]}]
+    chunks += [
+        {
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": f"{i},"}}]}}
+            ]
+        }
+        for i in range(n)
+    ]
+    chunks.append(
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "0]"}}]},
+                    "finish_reason": "tool_calls",
+                }
+            ]
+        }
+    )
+    return chunks
+
+
+def think_bytes(n: int) -> bytes:
+    pieces = ["<thi", "nk>a", " b</th", "ink>c "] * (n // 4)
+    chunks = [{"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode()
+
+
+def best_time(fn: Callable[[], Any], runs: int = 3) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "run"),
+    [
+        ("text", text_chunks, lambda c: chunkwise.assemble(c)),
+        ("tool arguments", argument_chunks, lambda c: chunkwise.assemble(c)),
+        ("<think> bytes", think_bytes, lambda b: chunkwise.assemble(b, thought_tag="think")),
+    ],
+)
+def test_ten_times_the_stream_takes_about_ten_times_as_long(name: str, make: Any, run: Any) -> None:
+    """100k pieces take about 10x what 10k take; quadratic building would take about 100x.
+
+    The bound (30) leaves room for this shared machine's slow spells (up to 2x).
+    """
+    small, large = make(10_000), make(100_000)
+    ratio = best_time(lambda: run(large)) / best_time(lambda: run(small))
+    assert ratio < 30, f"{name}: 100k/10k = {ratio:.1f}"
