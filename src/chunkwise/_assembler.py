@@ -149,27 +149,42 @@ class _Call:
         # (length of the arguments text checked, parsed value, error): JSON is parsed once per change.
         self.checked: tuple[int, Any, str | None] | None = None
 
-    def check(self) -> tuple[str, Any, str | None]:
+    def check(self, parse: bool = True) -> tuple[str, Any, str | None]:
         """Arguments text, its parsed JSON value, and the error when it is not JSON (SPEC 5).
 
         Invalid JSON (a `length` finish, Vertex's unescaped newlines) is kept verbatim and
-        reported, never replaced.
+        reported, never replaced. With ``parse=False`` the text is only validated, and the parsed
+        value is ``_UNPARSED``: building every object of a large argument value just to drop it
+        would cost more memory than the whole answer.
         """
         if len(self.args) != 1:
             self.args = ["".join(self.args)]
         text = self.args[0]
-        if self.checked is not None and self.checked[0] == len(text):
-            return text, self.checked[1], self.checked[2]
+        checked = self.checked
+        if checked is not None and checked[0] == len(text) and (checked[1] is not _UNPARSED or not parse):
+            return text, checked[1], checked[2]
         parsed: Any = None
         error: str | None = None
         try:
-            parsed = json.loads(text)
+            parsed = json.loads(text) if parse else _validate(text)
         except ValueError as exc:
             error = f"arguments are not valid JSON: {exc}"
         except RecursionError:
             error = "arguments are not valid JSON: nested too deeply"
+        if error is not None:
+            parsed = None
         self.checked = (len(text), parsed, error)
         return text, parsed, error
+
+
+# Validates JSON text without keeping what it describes: objects become None as they are read.
+_UNPARSED = object()
+_VALIDATOR = json.JSONDecoder(object_pairs_hook=lambda pairs: None)
+
+
+def _validate(text: str) -> object:
+    _VALIDATOR.decode(text)
+    return _UNPARSED
 
 
 class _Detail:
@@ -989,7 +1004,7 @@ class StreamAssembler:
         self._flush_thinking(choice, events)
         if not self._emit:
             for call in choice.calls:
-                call.check()  # the arguments are checked as JSON when the call ends (SPEC 5)
+                call.check(parse=False)  # the arguments are checked as JSON when the call ends (SPEC 5)
             return
         if choice.content_seen:
             events.append(ContentDone(choice=index, content=choice.all_answer_text()))
@@ -1120,7 +1135,7 @@ class StreamAssembler:
         if choice.calls:
             tool_calls = []
             for call in choice.calls:
-                arguments, _, error = call.check()
+                arguments, _, error = call.check(parse=False)
                 function = construct(
                     FunctionCall, {"name": call.name, "arguments": arguments}, cp(call.function_extra)
                 )
