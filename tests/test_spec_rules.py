@@ -980,3 +980,14 @@ def test_9_no_other_exception_type_escapes_for_wrong_shapes() -> None:
     for value in bad:
         with pytest.raises(chunkwise.ChunkwiseError):
             StreamAssembler().feed(value)
+
+
+def test_9_deeply_nested_input_is_a_malformed_chunk() -> None:
+    """Even a chunk nested deeper than Python's recursion limit fails as a ChunkwiseError."""
+    deep: dict[str, Any] = {}
+    for _ in range(5000):
+        deep = {"x": deep}
+    with pytest.raises(MalformedChunkError):
+        StreamAssembler().feed({"choices": [{"index": 0, "delta": {"extra_content": deep}}]})
+    with pytest.raises(MalformedChunkError):
+        chunkwise.assemble(b"data: " + b'{"a":' * 100_000 + b"\n\n")

@@ -370,6 +370,8 @@ class StreamAssembler:
                 self._feed_other(chunk, events)
         except _Malformed as exc:
             self._fail_malformed(exc, chunk, events)
+        except RecursionError:  # a hand-built chunk nested deeper than Python can walk
+            self._fail_malformed(_Malformed("the chunk is nested too deeply"), chunk, events)
         return events if self._emit else []
 
     def feed_bytes(self, data: bytes | bytearray | memoryview) -> list[Event]:
@@ -481,8 +483,10 @@ class StreamAssembler:
                     self._apply_stray(item.text, events)
                 else:
                     self._apply_payload(item.data, events, event=item.event)
-            except _Malformed as exc:
+            except (_Malformed, RecursionError) as exc:
                 raw = item if type(item) is str else item.text if type(item) is StrayText else item.data
+                if isinstance(exc, RecursionError):
+                    exc = _Malformed("the chunk is nested too deeply")
                 self._fail_malformed(exc, raw, events)
 
     def _apply_payload(
@@ -1062,7 +1066,10 @@ class StreamAssembler:
         elif isinstance(raw, str):
             raw_text = raw
         else:
-            raw_text = repr(raw)
+            try:
+                raw_text = repr(raw)
+            except RecursionError:
+                raw_text = f"<a {type(raw).__name__} nested too deeply to show>"
         self._fail(
             MalformedChunkError(
                 f"malformed chunk #{self._position}: {exc}",
