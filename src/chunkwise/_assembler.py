@@ -434,6 +434,28 @@ class StreamAssembler:
         self._state = State.CLOSED
         return events if self._emit else []
 
+    def _feed_many(self, items: Iterable[Any]) -> None:
+        """``feed``/``feed_bytes`` for each item, without their per-call bookkeeping for the parsed
+        dicts that make up most streams (``assemble`` uses this; its events are not wanted)."""
+        self._require_open()  # and it stays open: any failure below raises out of the loop
+        scratch: list[Event] = []
+        apply_chunk = self._apply_chunk
+        for item in items:
+            if type(item) is dict:
+                self._position += 1
+                try:
+                    apply_chunk(item, scratch)
+                except _Malformed as exc:
+                    self._fail_malformed(exc, item, scratch)
+                except RecursionError:
+                    self._fail_malformed(_Malformed("the chunk is nested too deeply"), item, scratch)
+                if len(scratch) > 64:
+                    scratch.clear()  # rare events (finish, usage) nobody reads here
+            elif isinstance(item, (bytes, bytearray, memoryview)):
+                self.feed_bytes(item)
+            else:
+                self.feed(item)
+
     # ---------------------------------------------------------------- input forms
 
     def _feed_other(self, chunk: Any, events: list[Event]) -> None:
@@ -1279,11 +1301,9 @@ def assemble(
         source = source.encode("utf-8")
     if isinstance(source, (bytes, bytearray)):
         assembler.feed_bytes(source)
+    elif isinstance(source, Mapping):
+        assembler.feed(source)  # one chunk, not an iterable of its keys
     else:
-        for item in source:
-            if isinstance(item, (bytes, bytearray, memoryview)):
-                assembler.feed_bytes(item)
-            else:
-                assembler.feed(item)
+        assembler._feed_many(source)
     assembler.close()
     return assembler.completion
