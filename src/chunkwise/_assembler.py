@@ -341,7 +341,11 @@ class StreamAssembler:
 
     @property
     def snapshot(self) -> ChatCompletion:
-        """The completion as assembled so far (a new, independent object on each read)."""
+        """The completion as assembled so far (a new, independent object on each read).
+
+        Text held back because it may begin a thought tag (at most the tag's length) is not in it
+        until the next chunk or ``close()`` decides what it is.
+        """
         return self._build(detach=True)
 
     @property
