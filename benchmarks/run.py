@@ -405,7 +405,7 @@ def run(quick: bool) -> tuple[list[Row], dict[str, int]]:
         completion_size[s.name] = len(
             chunkwise.assemble(s.chunks, thought_tag=s.thought_tag).model_dump_json()
         )
-        for label, fn, check, _ in contenders:
+        for label, fn, check, peer in contenders:
             if label in failed:
                 rows.append(Row(s.name, label, len(s.chunks), None, None, note=failed[label]))
                 continue
