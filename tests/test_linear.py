@@ -74,3 +74,26 @@ def test_ten_times_the_stream_takes_about_ten_times_as_long(name: str, make: Any
     small, large = make(10_000), make(100_000)
     ratio = best_time(lambda: run(large)) / best_time(lambda: run(small))
     assert ratio < 30, f"{name}: 100k/10k = {ratio:.1f}"
+
+
+def test_memory_stays_near_the_size_of_the_answer() -> None:
+    """100k one-token fragments from raw bytes: peak memory within 3x the answer plus a constant.
+
+    A plain list of 100k small strings would cost about twelve times the text it holds.
+    """
+    import tracemalloc
+
+    chunks = text_chunks(100_000)
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode()
+    answer = "".join(f"w{i} " for i in range(100_000))
+    tracemalloc.start()
+    try:
+        assembler = chunkwise.StreamAssembler(emit_events=False)
+        for start in range(0, len(body), 16_384):
+            assembler.feed_bytes(body[start : start + 16_384])
+        assembler.close()
+        assert assembler.completion.message.content == answer
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(answer) + 1_000_000, f"peak {peak} bytes for a {len(answer)}-character answer"

@@ -122,6 +122,41 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class _Pieces:
+    """Text that arrives in many small pieces (content, thinking, tool arguments).
+
+    Pieces are appended to a list and joined once, so assembly stays linear. A list of 100k
+    one-token strings costs about twelve times the text it holds, though, so every ``_BLOCK``
+    pieces are joined into a block: memory stays near the text's own size, and each character is
+    copied once more, so time stays linear.
+    """
+
+    __slots__ = ("blocks", "pieces")
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.blocks: list[str] = []
+
+    def add(self, text: str) -> None:
+        self.pieces.append(text)
+        if len(self.pieces) >= _BLOCK:
+            self.compact()
+
+    def compact(self) -> None:
+        self.blocks.append("".join(self.pieces))
+        self.pieces = []
+
+    def value(self) -> str:
+        if self.pieces:
+            self.compact()
+        if len(self.blocks) > 1:
+            self.blocks = ["".join(self.blocks)]
+        return self.blocks[0] if self.blocks else ""
+
+
+_BLOCK = 512
+
+
 class _Call:
     """One tool call being assembled."""
 
@@ -142,7 +177,7 @@ class _Call:
         self.id: str | None = None
         self.type: str | None = None
         self.name: str | None = None
-        self.args: list[str] = []
+        self.args = _Pieces()
         self.extra_content: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
         self.function_extra: dict[str, Any] = {}
@@ -157,9 +192,7 @@ class _Call:
         value is ``_UNPARSED``: building every object of a large argument value just to drop it
         would cost more memory than the whole answer.
         """
-        if len(self.args) != 1:
-            self.args = ["".join(self.args)]
-        text = self.args[0]
+        text = self.args.value()
         checked = self.checked
         if checked is not None and checked[0] == len(text) and (checked[1] is not _UNPARSED or not parse):
             return text, checked[1], checked[2]
@@ -238,13 +271,13 @@ class _Choice:
         self.index = index
         self.role: str | None = None
         # Answer text of the current text run; with `parts` None (the usual case) the whole answer.
-        self.text: list[str] = []
+        self.text = _Pieces()
         self.content_seen = False
         # Set once a content part that is not plain text arrives (SPEC 3): the content becomes a
         # list of parts, text runs merged between them.
         self.parts: list[dict[str, Any]] | None = None
         self.run_extra: dict[str, Any] | None = None
-        self.reasoning: list[str] | None = None
+        self.reasoning: _Pieces | None = None
         self.refusal: list[str] | None = None
         self.splitter = ThinkTagSplitter(thought_tag) if thought_tag else None
         self.unterminated = False
@@ -265,9 +298,7 @@ class _Choice:
         self.extra: dict[str, Any] = {}
 
     def answer_text(self) -> str:
-        if len(self.text) > 1:
-            self.text = ["".join(self.text)]
-        return self.text[0] if self.text else ""
+        return self.text.value()
 
     def content_value(self) -> str | list[Any] | None:
         if self.parts is None:
@@ -290,7 +321,7 @@ class _Choice:
         run = self.answer_text()
         if run or self.run_extra:
             self.parts.append({"type": "text", "text": run, **(self.run_extra or {})})
-        self.text = []
+        self.text = _Pieces()
         self.run_extra = None
 
 
@@ -651,7 +682,10 @@ class StreamAssembler:
                 choice.content_seen = True
                 if content:
                     if choice.splitter is None:
-                        choice.text.append(content)
+                        text = choice.text
+                        text.pieces.append(content)
+                        if len(text.pieces) >= _BLOCK:
+                            text.compact()
                         if self._emit:
                             events.append(content_delta(index, content))
                     else:
@@ -771,7 +805,7 @@ class StreamAssembler:
             if splitter.inside:
                 self._add_reasoning(choice, text, events)
             else:
-                choice.text.append(text)
+                choice.text.add(text)
                 if self._emit:
                     events.append(content_delta(choice.index, text))
             return
@@ -780,7 +814,7 @@ class StreamAssembler:
             # no tag was configured, and the Gemini API's tag is `thought`.
             splitter = choice.splitter = ThinkTagSplitter("thought")
         if splitter is None:
-            choice.text.append(text)
+            choice.text.add(text)
             if self._emit:
                 events.append(content_delta(choice.index, text))
             return
@@ -790,7 +824,7 @@ class StreamAssembler:
             if kind == THINKING or thought:
                 self._add_reasoning(choice, piece, events)
             else:
-                choice.text.append(piece)
+                choice.text.add(piece)
                 if self._emit:
                     events.append(content_delta(choice.index, piece))
 
@@ -825,9 +859,9 @@ class StreamAssembler:
 
     def _add_reasoning(self, choice: _Choice, text: str, events: list[Event]) -> None:
         if choice.reasoning is None:
-            choice.reasoning = []
+            choice.reasoning = _Pieces()
         if text:
-            choice.reasoning.append(text)
+            choice.reasoning.add(text)
             if self._emit:
                 events.append(reasoning_delta(choice.index, text))
 
@@ -844,7 +878,10 @@ class StreamAssembler:
                 if call is not None and type(arguments) is str:
                     choice.last_call = call
                     if arguments:
-                        call.args.append(arguments)
+                        pieces = call.args.pieces
+                        pieces.append(arguments)
+                        if len(pieces) >= _BLOCK:
+                            call.args.compact()
                         if self._emit:
                             events.append(arguments_delta(choice.index, call.position, arguments))
                     return
@@ -898,7 +935,7 @@ class StreamAssembler:
                 if type(arguments) is not str:
                     raise _Malformed("`tool_calls[].function.arguments` must be a string")
                 if arguments:
-                    call.args.append(arguments)
+                    call.args.add(arguments)
             if len(function) > (name is not None) + (arguments is not None):
                 merge_into(
                     call.function_extra, {k: v for k, v in function.items() if k not in _FUNCTION_KNOWN}
@@ -1024,7 +1061,7 @@ class StreamAssembler:
             if kind == THINKING:
                 self._add_reasoning(choice, piece, events)
             else:
-                choice.text.append(piece)
+                choice.text.add(piece)
                 events.append(ContentDelta(choice=choice.index, delta=piece))
         # An open thinking block at the end is kept as thinking and reported (SPEC 4).
         choice.unterminated = splitter.inside
@@ -1041,7 +1078,7 @@ class StreamAssembler:
         if choice.reasoning is not None:
             events.append(
                 ReasoningDone(
-                    choice=index, reasoning="".join(choice.reasoning), unterminated=choice.unterminated
+                    choice=index, reasoning=choice.reasoning.value(), unterminated=choice.unterminated
                 )
             )
         if choice.refusal is not None:
@@ -1203,7 +1240,7 @@ class StreamAssembler:
                 "role": choice.role or "assistant",
                 "content": choice.content_value(),
                 "refusal": "".join(choice.refusal) if choice.refusal is not None else None,
-                "reasoning_content": "".join(choice.reasoning) if choice.reasoning is not None else None,
+                "reasoning_content": choice.reasoning.value() if choice.reasoning is not None else None,
                 "tool_calls": tool_calls,
                 "audio": audio,
                 "extra_content": cp(choice.extra_content),
