@@ -37,7 +37,6 @@ from ._errors import (
 )
 from ._events import (
     ChoiceFinished,
-    ContentDelta,
     ContentDone,
     Event,
     ReasoningDone,
@@ -89,19 +88,6 @@ _ENVELOPE_TYPES: dict[str, type] = {
 _ENVELOPE_KNOWN = frozenset((*_ENVELOPE_TYPES, "choices", "usage", "error"))
 _USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 _CHOICE_KNOWN = frozenset(("index", "delta", "finish_reason", "logprobs"))
-_DELTA_KNOWN = frozenset(
-    (
-        "role",
-        "content",
-        "refusal",
-        "reasoning_content",
-        "reasoning",
-        "tool_calls",
-        "audio",
-        "extra_content",
-        "reasoning_details",
-    )
-)
 _CALL_KNOWN = frozenset(("id", "index", "type", "function", "extra_content"))
 _FUNCTION_KNOWN = frozenset(("name", "arguments"))
 _AUDIO_KNOWN = frozenset(("id", "data", "expires_at", "transcript", "extra_content"))
@@ -445,10 +431,9 @@ class StreamAssembler:
             except UnicodeDecodeError as exc:
                 self._fail_utf8(exc, events)
             self._apply_sse_items(items, events)
-        for choice in self._sorted_choices():
-            if choice.finish_reason is None:
-                self._flush_thinking(choice, events)
         unfinished = [c.index for c in self._sorted_choices() if c.finish_reason is None]
+        for index in unfinished:
+            self._flush_thinking(self._choices[index], events)
         complete = bool(self._choices) and not unfinished and (self._done or not self._require_done)
         events.append(StreamEnded(complete=complete, done_received=self._done))
         if not complete:
@@ -805,18 +790,14 @@ class StreamAssembler:
             if splitter.inside:
                 self._add_reasoning(choice, text, events)
             else:
-                choice.text.add(text)
-                if self._emit:
-                    events.append(content_delta(choice.index, text))
+                self._add_answer(choice, text, events)
             return
         if thought and splitter is None:
             # The `thought: true` flag is authoritative (SPEC 4): flagged text is thinking even when
             # no tag was configured, and the Gemini API's tag is `thought`.
             splitter = choice.splitter = ThinkTagSplitter("thought")
         if splitter is None:
-            choice.text.add(text)
-            if self._emit:
-                events.append(content_delta(choice.index, text))
+            self._add_answer(choice, text, events)
             return
         for kind, piece in splitter.feed(text):
             if kind == TAG:
@@ -824,9 +805,12 @@ class StreamAssembler:
             if kind == THINKING or thought:
                 self._add_reasoning(choice, piece, events)
             else:
-                choice.text.add(piece)
-                if self._emit:
-                    events.append(content_delta(choice.index, piece))
+                self._add_answer(choice, piece, events)
+
+    def _add_answer(self, choice: _Choice, text: str, events: list[Event]) -> None:
+        choice.text.add(text)
+        if self._emit:
+            events.append(content_delta(choice.index, text))
 
     def _add_content_parts(
         self, choice: _Choice, parts: list[Any], thought: bool, events: list[Event]
@@ -1061,8 +1045,7 @@ class StreamAssembler:
             if kind == THINKING:
                 self._add_reasoning(choice, piece, events)
             else:
-                choice.text.add(piece)
-                events.append(ContentDelta(choice=choice.index, delta=piece))
+                self._add_answer(choice, piece, events)
         # An open thinking block at the end is kept as thinking and reported (SPEC 4).
         choice.unterminated = splitter.inside
 
