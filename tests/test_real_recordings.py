@@ -27,6 +27,8 @@ FAILING = {
     "groq/gpt-oss-120b-tool-use-failed-event-error.sse": 3,
     "openrouter/minimax-m2-error-in-final-chunk.sse": 3,
     "snowflake/cortex-claude-sonnet-4.6-reasoning-details.sse": 4,
+    # Two whole responses back to back: content for a finished choice fails as malformed (§11).
+    "cerebras/zai-glm-4.7-structured-tools.sse": 5,
 }
 
 
@@ -94,3 +96,34 @@ def test_mistral_content_parts() -> None:
     message = load("mistral/magistral-medium-thinking-content-array.sse").message
     assert message.content == "2 + 2 = 4"
     assert message.reasoning_content == "The user is asking for 2+2. This is basic arithmetic. 2+2=4."
+
+
+def test_cerebras_two_responses_are_not_merged_into_one() -> None:
+    """The Cerebras log holds two responses back to back: the first is the partial, never merged with the second."""
+    with pytest.raises(chunkwise.MalformedChunkError) as info:
+        load("cerebras/zai-glm-4.7-structured-tools.sse")
+    partial = info.value.partial
+    assert partial is not None and partial.choices[0].finish_reason == "tool_calls"
+    assert partial.id == "chatcmpl-9e97f9ca-9626-4ef8-8543-6e3ee7cef659"
+    assert len(partial.message.tool_calls or []) == 1
+    assert "already finished" in info.value.message and "chatcmpl-f4bd7eab" in info.value.raw
+
+
+def test_openrouter_restated_finish_brings_the_next_parallel_call() -> None:
+    """OpenRouter (Gemini 3) restates `finish_reason` on the chunk that brings the second parallel call:
+    both calls are kept, and the events stay consistent (the late call starts, then is done)."""
+    assembler = chunkwise.StreamAssembler()
+    events = assembler.feed_bytes(
+        (REAL / "gemini/openrouter-gemini-3-pro-parallel-tools-2025-11.sse").read_bytes()
+    )
+    events += assembler.close()
+    calls = assembler.completion.message.tool_calls or []
+    assert [c.function and c.function.name for c in calls] == ["add", "multiply"]
+    started = [e.call for e in events if isinstance(e, chunkwise.ToolCallStarted)]
+    done = [e for e in events if isinstance(e, chunkwise.ToolCallDone)]
+    assert started == [0, 1] and [e.call for e in done] == [0, 1]
+    assert [e.parsed for e in done] == [{"a": 2, "b": 3}, {"a": 2, "b": 3}]
+    order = [
+        type(e).__name__ for e in events if isinstance(e, (chunkwise.ToolCallStarted, chunkwise.ToolCallDone))
+    ]
+    assert order == ["ToolCallStarted", "ToolCallDone", "ToolCallStarted", "ToolCallDone"]

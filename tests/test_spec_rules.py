@@ -1,4 +1,4 @@
-"""One test per rule of SPEC.md (sections 1-9), each named for its rule and citing the quirk it covers."""
+"""One test per rule of docs/behaviour.md (sections 1-11), each named for its rule and citing the quirk it covers."""
 
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ def test_2_choice_state_keyed_by_index_in_any_order() -> None:
 
 
 def test_2_unknown_fields_preserved_everywhere() -> None:
-    """Azure content_filter_results, Groq x_groq, Perplexity citations, Mistral p, OpenAI obfuscation."""
+    """Azure content_filter_results, Groq x_groq, Perplexity citations, Mistral p (OpenAI obfuscation: §10)."""
     completion, _ = run(
         [
             chunk(
@@ -195,7 +195,7 @@ def test_2_unknown_fields_preserved_everywhere() -> None:
     )
     dump = completion.model_dump(exclude_none=True)
     assert dump["x_groq"] == {"id": "req_1", "usage": {"queue_time": 0.1}}  # mappings merge key by key
-    assert dump["citations"] == ["https://a"] and dump["p"] == "abcdef" and dump["obfuscation"] == "xyz"
+    assert dump["citations"] == ["https://a"] and dump["p"] == "abcdef"
     assert dump["choices"][0]["content_filter_results"] == {"hate": {"filtered": False}}
     assert dump["choices"][0]["message"]["channel"] == "final"
 
@@ -991,3 +991,359 @@ def test_9_deeply_nested_input_is_a_malformed_chunk() -> None:
         StreamAssembler().feed({"choices": [{"index": 0, "delta": {"extra_content": deep}}]})
     with pytest.raises(MalformedChunkError):
         chunkwise.assemble(b"data: " + b'{"a":' * 100_000 + b"\n\n")
+
+
+def test_5_empty_id_is_no_id_whole_calls_one_per_fragment() -> None:
+    """Gemini API 2025 sends `"id": ""` and no index on whole calls: each fragment that names a function
+    after a finished call opens a new call, never glued onto the previous one."""
+    whole = lambda name, args: {"id": "", "type": "function", "function": {"name": name, "arguments": args}}  # noqa: E731
+    completion, events = run(
+        [
+            chunk(delta_choice(role="assistant", tool_calls=[whole("get_weather", '{"city": "Paris"}')])),
+            chunk(delta_choice(tool_calls=[whole("get_time", '{"tz": "CET"}')])),
+            chunk(
+                delta_choice(
+                    tool_calls=[{"extra_content": {"google": {"thought_signature": "s"}}}], finish="stop"
+                )
+            ),
+        ]
+    )
+    calls = completion.message.tool_calls or []
+    assert [(c.id, c.function and c.function.name, c.function and c.function.arguments) for c in calls] == [
+        (None, "get_weather", '{"city": "Paris"}'),
+        (None, "get_time", '{"tz": "CET"}'),
+    ]
+    # The trailing metadata-only fragment is the most recent call's.
+    assert calls[1].thought_signature == "s" and calls[0].thought_signature is None
+    assert [(e.call, e.name) for e in of_type(events, ToolCallStarted)] == [
+        (0, "get_weather"),
+        (1, "get_time"),
+    ]
+
+
+def test_5_different_name_under_the_same_id_keeps_the_first() -> None:
+    """A different name under an id the call already has (or once arguments began) is a server
+    inconsistency: the first name is kept, since the arguments were written for it."""
+
+    def frag(name: str, args: str) -> dict[str, Any]:
+        return {"id": "c1", "index": 0, "type": "function", "function": {"name": name, "arguments": args}}
+
+    completion, _ = run(
+        [
+            chunk(delta_choice(tool_calls=[frag("get_weather", '{"a"')])),
+            chunk(delta_choice(tool_calls=[frag("get_time", ": 1}")], finish="tool_calls")),
+        ]
+    )
+    call = (completion.message.tool_calls or [])[0]
+    assert call.function is not None and call.function.name == "get_weather"
+    assert call.function.arguments == '{"a": 1}'
+    # Without an id, once arguments began, a name is not appended either.
+    completion, _ = run(
+        [
+            chunk(delta_choice(tool_calls=[{"index": 0, "function": {"name": "get", "arguments": "{"}}])),
+            chunk(
+                delta_choice(
+                    tool_calls=[{"index": 0, "function": {"name": "_x", "arguments": "}"}}],
+                    finish="tool_calls",
+                )
+            ),
+        ]
+    )
+    call = (completion.message.tool_calls or [])[0]
+    assert call.function is not None and (call.function.name, call.function.arguments) == ("get", "{}")
+
+
+# ---------------------------------------------------------------- 10. More OpenAI chunk features
+
+
+def test_10_legacy_function_call_name_once_arguments_appended() -> None:
+    """The pre-tools `delta.function_call` (still sent by several servers): name set once, arguments
+    appended, kept on the message and in the next-turn message; openai-python gets this right."""
+    completion, events = run(
+        [
+            chunk(delta_choice(role="assistant", function_call={"name": "get_weather", "arguments": ""})),
+            chunk(delta_choice(function_call={"arguments": '{"city":'})),
+            chunk(delta_choice(function_call={"name": "get_weather", "arguments": ' "Paris"}'})),
+            chunk(delta_choice(finish="function_call")),
+        ]
+    )
+    message = completion.message
+    assert message.function_call is not None
+    assert (message.function_call.name, message.function_call.arguments) == (
+        "get_weather",
+        '{"city": "Paris"}',
+    )
+    assert message.tool_calls is None
+    assert message.to_request_message()["function_call"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    }
+    assert of_type(events, chunkwise.FunctionCallStarted) == [
+        chunkwise.FunctionCallStarted(choice=0, name="get_weather")
+    ]
+    deltas = of_type(events, chunkwise.FunctionCallArgumentsDelta)
+    assert "".join(e.delta for e in deltas) == '{"city": "Paris"}'
+    (done,) = of_type(events, chunkwise.FunctionCallDone)
+    assert done.parsed == {"city": "Paris"} and done.error is None and done.name == "get_weather"
+    assert completion.model_dump(exclude_none=True)["choices"][0]["message"]["function_call"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    }
+
+
+def test_10_custom_tool_call_input_appended_never_judged_as_json() -> None:
+    """OpenAI custom tools (`type: "custom"`): `input` appends like arguments, no `function` object is
+    invented, events name the call, free-form input is never an error; LiteLLM gets this right."""
+    completion, events = run(
+        [
+            chunk(
+                delta_choice(
+                    tool_calls=[
+                        {"index": 0, "id": "call_1", "type": "custom", "custom": {"name": "sql", "input": ""}}
+                    ]
+                )
+            ),
+            chunk(delta_choice(tool_calls=[{"index": 0, "custom": {"input": "SELECT * "}}])),
+            chunk(
+                delta_choice(tool_calls=[{"index": 0, "custom": {"input": "FROM t"}}], finish="tool_calls")
+            ),
+        ]
+    )
+    (call,) = completion.message.tool_calls or []
+    assert call.function is None and call.custom is not None
+    assert (call.type, call.custom.name, call.custom.input) == ("custom", "sql", "SELECT * FROM t")
+    assert call.arguments_error is None and call.parsed_arguments is None
+    dumped = completion.model_dump(exclude_none=True)["choices"][0]["message"]["tool_calls"][0]
+    assert dumped == {"id": "call_1", "type": "custom", "custom": {"name": "sql", "input": "SELECT * FROM t"}}
+    assert completion.message.to_request_message()["tool_calls"] == [dumped]
+    assert of_type(events, ToolCallStarted) == [
+        ToolCallStarted(choice=0, call=0, id="call_1", name="sql", call_type="custom")
+    ]
+    assert "".join(e.delta for e in of_type(events, ToolCallArgumentsDelta)) == "SELECT * FROM t"
+    (done,) = of_type(events, ToolCallDone)
+    assert (done.call_type, done.arguments, done.parsed, done.error) == (
+        "custom",
+        "SELECT * FROM t",
+        None,
+        None,
+    )
+
+
+def test_10_lists_under_delta_are_concatenated_in_arrival_order() -> None:
+    """`delta.annotations` over two chunks give both citations in order (LiteLLM chains them); any other
+    list under `delta` (OpenRouter `images`) follows the same rule; lists elsewhere are restated state."""
+
+    def cite(n: int) -> dict[str, Any]:
+        url = {"url": f"https://e.com/{n}", "title": str(n), "start_index": 0, "end_index": 1}
+        return {"type": "url_citation", "url_citation": url}
+
+    def image(n: int) -> dict[str, Any]:
+        return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{n}"}}
+
+    completion, _ = run(
+        [
+            chunk(delta_choice(content="a", annotations=[cite(1)], images=[image(1)]), citations=["x"]),
+            chunk(
+                delta_choice(content="b", annotations=[cite(2), cite(3)], images=[image(2)]), citations=["x"]
+            ),
+            chunk(delta_choice(finish="stop"), citations=["x"]),
+        ]
+    )
+    message = completion.message
+    assert message.annotations == [cite(1), cite(2), cite(3)]
+    assert (message.model_extra or {})["images"] == [image(1), image(2)]
+    assert (completion.model_extra or {})["citations"] == ["x"]
+
+
+def test_10_thought_flag_wins_over_the_configured_tag() -> None:
+    """With thought_tag="think" (the README's example), a Gemini API stream whose thinking arrives flagged
+    inside `<thought>` ... `</thought>` keeps both tags out of the thinking and the answer."""
+    flagged = {"google": {"thought": True}}
+    for tag in ("think", "thought", None):
+        completion, events = run(
+            [
+                chunk(delta_choice(role="assistant", content="<thought>I should", extra_content=flagged)),
+                chunk(delta_choice(content=" add.", extra_content=flagged)),
+                chunk(delta_choice(content="</thought>The answer")),
+                chunk(delta_choice(content=" is 4.", finish="stop")),
+            ],
+            thought_tag=tag,
+        )
+        assert completion.message.reasoning_content == "I should add.", tag
+        assert completion.message.content == "The answer is 4.", tag
+        assert completion.message.extra_content is None
+        assert "".join(e.delta for e in of_type(events, ContentDelta)) == "The answer is 4."
+
+
+def test_10_reasoning_details_text_fills_reasoning_never_doubled() -> None:
+    """Thinking sent only as `reasoning_details` `reasoning.text` entries (Snowflake Cortex, Anthropic
+    behind OpenRouter) fills `reasoning_content`; where `reasoning` carries the same text it counts once."""
+
+    def detail(text: str) -> list[dict[str, Any]]:
+        return [{"type": "reasoning.text", "text": text, "index": 0, "format": "anthropic-claude-v1"}]
+
+    completion, _ = run(
+        [
+            chunk(delta_choice(reasoning_details=detail("Let me "))),
+            chunk(delta_choice(reasoning_details=detail("think."))),
+            chunk(delta_choice(content="Done.", finish="stop")),
+        ]
+    )
+    assert completion.message.reasoning_content == "Let me think."
+    assert (completion.message.model_extra or {})["reasoning_details"][0]["text"] == "Let me think."
+    completion, _ = run(
+        [
+            chunk(delta_choice(reasoning="Let me ", reasoning_details=detail("Let me "))),
+            chunk(delta_choice(reasoning="think.", reasoning_details=detail("think."))),
+            chunk(delta_choice(content="Done.", finish="stop")),
+        ]
+    )
+    assert completion.message.reasoning_content == "Let me think."
+
+
+def test_10_obfuscation_dropped() -> None:
+    """OpenAI's `obfuscation` is random padding on each stream event, not part of the completion."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(content="a"), obfuscation="Xy1"),
+            chunk(
+                {
+                    "index": 0,
+                    "delta": {"content": "b", "obfuscation": "q"},
+                    "obfuscation": "z",
+                    "finish_reason": "stop",
+                },
+                obfuscation="pQ",
+            ),
+        ]
+    )
+    assert "obfuscation" not in json.dumps(completion.model_dump())
+    assert completion.message.content == "ab"
+
+
+def test_10_nulls_stay_null() -> None:
+    """A server's `refusal: null` / `logprobs: null` stay null (never `""` / `{}`), in the result and
+    in the next-turn message."""
+    completion, _ = run(
+        [
+            chunk(
+                {"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None}, "logprobs": None}
+            ),
+            chunk(
+                {
+                    "index": 0,
+                    "delta": {"content": "hi", "refusal": ""},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ),
+        ]
+    )
+    assert completion.message.refusal is None and completion.choices[0].logprobs is None
+    assert "refusal" not in completion.message.to_request_message()
+    dumped = completion.model_dump()["choices"][0]
+    assert dumped["logprobs"] is None and dumped["message"]["refusal"] is None
+
+
+def test_10_text_is_valid_unicode_surrogate_pair_split_across_chunks() -> None:
+    """A surrogate pair escaped across two chunks is one character; a lone surrogate becomes U+FFFD and
+    is counted; the result always dumps as UTF-8 JSON, and the deltas add up to the result."""
+    body = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"smile \\ud83d"}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"content":"\\ude00 lone \\udc00!"}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"content":"end \\ud800"},"finish_reason":"stop"}]}\n\n'
+    )
+    assembler = StreamAssembler()
+    events = assembler.feed_bytes(body) + assembler.close()
+    completion = assembler.completion
+    assert completion.message.content == "smile \U0001f600 lone \ufffd!end \ufffd"
+    assert completion.replaced_characters == 2
+    assert "".join(e.delta for e in of_type(events, ContentDelta)) == completion.message.content
+    completion.model_dump_json()
+    json.dumps(completion.model_dump(mode="json"), ensure_ascii=False).encode("utf-8")
+
+
+# ---------------------------------------------------------------- 11. After the finish
+
+
+def test_11_metadata_after_finish_still_merges() -> None:
+    """Gemini's trailing signature and usage after `finish_reason` merge into the finished message."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(content="Hi", finish="stop")),
+            chunk(delta_choice(content="", extra_content={"google": {"thought_signature": "sig"}})),
+            chunk(usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}),
+        ]
+    )
+    assert completion.message.thought_signature == "sig" and completion.message.content == "Hi"
+    assert completion.usage is not None and completion.usage.total_tokens == 3
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        {"content": "more"},
+        {"reasoning_content": "hmm"},
+        {"refusal": "no"},
+        {"tool_calls": [{"index": 0, "id": "c9", "function": {"name": "f", "arguments": "{}"}}]},
+        {"function_call": {"name": "f", "arguments": "{}"}},
+        {"audio": {"data": "QUJD"}},
+    ],
+)
+def test_11_text_or_calls_after_finish_are_never_merged(late: dict[str, Any]) -> None:
+    """Text, thinking, a call or audio for a finished choice is not merged into the finished message and
+    not dropped: the stream fails as malformed, with the late chunk as `.raw` and the finished answer as
+    the partial; no delta event follows the choice's *Done events."""
+    assembler = StreamAssembler()
+    events = assembler.feed(chunk(delta_choice(content="Hi", finish="stop")))
+    late_chunk = chunk({"index": 0, "delta": late})
+    with pytest.raises(MalformedChunkError) as caught:
+        assembler.feed(late_chunk)
+    error = caught.value
+    assert error.position == 2 and error.raw == repr(late_chunk)
+    assert "already finished" in error.message
+    assert error.partial is not None and error.partial.message.content == "Hi"
+    assert error.partial.message.tool_calls is None and error.partial.message.reasoning_content is None
+    assert error.events == []
+    assert isinstance(events[-1], ChoiceFinished)
+
+
+def test_11_two_responses_back_to_back_are_not_one_completion() -> None:
+    """The Cerebras log holds two whole responses back to back; they must not come out as one completion."""
+    first = [chunk(delta_choice(role="assistant", content="one")), chunk(delta_choice(finish="stop"))]
+    second = [
+        chunk(delta_choice(role="assistant", content="two"), id="other"),
+        chunk(delta_choice(finish="stop"), id="other"),
+    ]
+    with pytest.raises(MalformedChunkError) as caught:
+        chunkwise.assemble(sse(*first, *second))
+    assert caught.value.partial is not None and caught.value.partial.message.content == "one"
+    assert '"two"' in caught.value.raw
+
+
+def test_1_done_ends_the_stream_a_chunk_after_it_is_malformed() -> None:
+    """`data: [DONE]` ends the stream: a chunk after it is not merged into the finished answer; a repeated
+    [DONE] or a keep-alive after it is harmless."""
+    finished = chunk(delta_choice(content="a", finish="stop"))
+    assert chunkwise.assemble(sse(finished) + b"data: [DONE]\n\n: ping\n\n").done_received
+    with pytest.raises(MalformedChunkError, match=r"after data: \[DONE\]") as caught:
+        chunkwise.assemble(sse(finished) + sse(chunk(delta_choice(content="b")), done=False))
+    assert caught.value.partial is not None and caught.value.partial.message.content == "a"
+
+
+def test_5_a_call_that_gets_its_id_late_stays_one_call() -> None:
+    """A call opened at an index without an id, whose id arrives on a later fragment, stays one call."""
+    completion, events = run(
+        [
+            chunk(delta_choice(tool_calls=[{"index": 0, "function": {"name": "f", "arguments": '{"a"'}}])),
+            chunk(
+                delta_choice(
+                    tool_calls=[{"index": 0, "id": "call_1", "function": {"arguments": ": 1}"}}],
+                    finish="tool_calls",
+                )
+            ),
+        ]
+    )
+    (call,) = completion.message.tool_calls or []
+    assert (call.id, call.function and call.function.arguments) == ("call_1", '{"a": 1}')
+    assert len(of_type(events, ToolCallStarted)) == 1

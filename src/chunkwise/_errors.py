@@ -100,8 +100,11 @@ class IncompleteStreamError(ChunkwiseError):
 class MalformedChunkError(ChunkwiseError):
     """A payload could not be read as a chunk: invalid JSON, invalid UTF-8, or the wrong shape.
 
-    ``position`` is the 0-based number of the payload in the stream; ``raw`` is its text;
+    ``position`` is the 1-based number of the payload in the stream (the first ``data:`` payload,
+    or the first chunk fed, is 1); ``raw`` is its text (at most about 8000 characters of it);
     ``offset`` is the character offset of a JSON syntax error inside ``raw`` when there is one.
+    Also raised when input breaks one of ``StreamAssembler``'s limits, and for text, thinking, a
+    call or audio that arrives for a choice that already finished (docs/behaviour.md §11).
     """
 
     def __init__(

@@ -17,6 +17,9 @@ __all__ = [
     "ContentDelta",
     "ContentDone",
     "Event",
+    "FunctionCallArgumentsDelta",
+    "FunctionCallDone",
+    "FunctionCallStarted",
     "ReasoningDelta",
     "ReasoningDone",
     "RefusalDelta",
@@ -84,17 +87,21 @@ class RefusalDone:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCallStarted:
-    """A new tool call appeared; ``id``/``name`` are what its first fragment carried."""
+    """A new tool call appeared; ``id``/``name`` are what its first fragment carried.
+
+    ``call_type`` is ``"function"``, or ``"custom"`` for a custom tool call (free-form ``input``).
+    """
 
     choice: int
     call: int
     id: str | None
     name: str | None
+    call_type: str = "function"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCallArgumentsDelta:
-    """A fragment of a tool call's JSON arguments arrived."""
+    """A fragment of a tool call's arguments (a custom call's ``input``) arrived."""
 
     choice: int
     call: int
@@ -106,7 +113,9 @@ class ToolCallDone:
     """The choice finished, so this call is complete.
 
     ``arguments`` is the text exactly as received; ``parsed`` the JSON value when it parses,
-    and ``error`` the reason when it does not (then ``parsed`` is None).
+    and ``error`` the reason when it does not (then ``parsed`` is None). A custom call's
+    ``arguments`` is its free-form ``input``: never judged as JSON (``parsed`` and ``error`` None).
+    ``has_thought_signature`` says what the call carried when its choice finished.
     """
 
     choice: int
@@ -117,6 +126,34 @@ class ToolCallDone:
     parsed: Any
     error: str | None
     has_thought_signature: bool
+    call_type: str = "function"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionCallStarted:
+    """The legacy ``delta.function_call`` (pre-tools API) began; ``name`` as its first delta carried it."""
+
+    choice: int
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionCallArgumentsDelta:
+    """A fragment of the legacy ``function_call``'s arguments arrived."""
+
+    choice: int
+    delta: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionCallDone:
+    """The choice finished; the legacy ``function_call`` whole, as ``ToolCallDone`` reports a call."""
+
+    choice: int
+    name: str | None
+    arguments: str
+    parsed: Any
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,6 +198,9 @@ Event = (
     | ToolCallStarted
     | ToolCallArgumentsDelta
     | ToolCallDone
+    | FunctionCallStarted
+    | FunctionCallArgumentsDelta
+    | FunctionCallDone
     | ChoiceFinished
     | UsageReported
     | ServerErrorReceived

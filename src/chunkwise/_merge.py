@@ -1,47 +1,103 @@
-"""The one merge rule for values that are not text: ``extra_content`` and fields we do not know.
+"""The one merge rule for values that are not text, and the one check for values kept as they came.
 
-Text (content, reasoning, refusal, tool arguments, audio data) is appended by the assembler with
-its own per-field rule. Everything else that can arrive on more than one chunk (Gemini's
+Text (content, reasoning, refusal, tool arguments, audio data) is appended by the choice rules, each
+with its own rule. Everything else that can arrive on more than one chunk (Gemini's
 ``extra_content``, Azure ``content_filter_results``, Groq ``x_groq``, Perplexity ``citations``, ...)
-is state the server restates, not text it streams, so it is never concatenated:
+is state the server restates, not text it streams, so it is never concatenated (behaviour.md §6):
 
 * mappings merge key by key, recursively (``x_groq`` sends ``id`` first and ``usage`` last);
 * ``None`` and ``""`` never erase a value already held (a Gemini chunk without a signature must
   not drop the signature an earlier chunk carried);
 * any other value replaces the old one: the last non-empty value wins, so a repeated identical
-  signature is not doubled and a new one replaces the old (SPEC 6).
+  signature is not doubled and a new one replaces the old.
 
-Mappings are copied as they are merged, so the caller's chunks are never aliased or mutated.
+Every value kept this way passes ``safe_json`` on its way in (behaviour.md §11): whatever is
+accepted can later be dumped, snapshotted and sent back. It must be JSON (mappings with string
+keys, lists, strings, booleans, ``None``, finite floats, integers of at most ``MAX_INT_DIGITS``
+digits), nested at most ``depth`` levels, and its strings valid Unicode (lone surrogates become
+U+FFFD). A caller's mapping may hold a cycle, a tuple key or a ``set``; a server's JSON may nest
+a thousand levels, which ``json.loads`` accepts but pydantic's serializer (about 250 levels) and
+``RecursionError`` do not. Such a value raises ``Unsafe`` here, where it enters, and the assembler
+reports it as a malformed chunk. The copy also means a caller's chunks are never aliased.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["copy_json", "merge_into"]
+from ._text import Tally, clean
+
+__all__ = ["MAX_INT_DIGITS", "Unsafe", "copy_json", "merge_into", "safe_json"]
+
+#: Python converts integers of more than 4300 digits to text only on request
+#: (``sys.set_int_max_str_digits``), so a larger one would make every dump raise.
+MAX_INT_DIGITS = 4300
+_MAX_INT_BITS = int(MAX_INT_DIGITS * 3.3219)  # log2(10): bit_length is cheap, str() is not
 
 
-def merge_into(target: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``source`` into ``target`` by the rule above; return ``target``."""
+class Unsafe(ValueError):
+    """A value that cannot be kept as JSON: the message says why."""
+
+
+def safe_json(value: Any, depth: int, tally: Tally) -> Any:
+    """A checked deep copy of a JSON value (see the module docstring); raises ``Unsafe``."""
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() else clean(value, tally)
+    if kind is dict or kind is list:
+        if depth <= 0:
+            raise Unsafe("a value is nested deeper than the nesting limit (max_depth)")
+        if kind is list:
+            return [safe_json(v, depth - 1, tally) for v in value]
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise Unsafe(f"a mapping key is a {type(key).__name__}, not a string")
+            out[key if key.isascii() else clean(key, tally)] = safe_json(item, depth - 1, tally)
+        return out
+    if value is None or kind is bool:
+        return value
+    if kind is int:
+        if value.bit_length() > _MAX_INT_BITS:
+            raise Unsafe(f"an integer has more than {MAX_INT_DIGITS} digits")
+        return value
+    if kind is float:
+        if value - value != 0:  # inf or nan: not JSON
+            raise Unsafe(f"{value} is not a JSON number")
+        return value
+    if isinstance(value, (dict, list, tuple)):  # a subclass or a tuple from another client's dump
+        return safe_json(dict(value) if isinstance(value, dict) else list(value), depth, tally)
+    raise Unsafe(f"a {kind.__name__} is not a JSON value")
+
+
+def merge_into(target: dict[str, Any], source: dict[str, Any], depth: int, tally: Tally) -> None:
+    """Merge ``source`` into ``target`` by the rule above, checking what is kept; raises ``Unsafe``.
+
+    ``depth`` bounds the nesting of each value of ``source`` (``source`` itself is not counted).
+    """
     for key, value in source.items():
-        if value is None or value == "":
+        if type(key) is not str:
+            raise Unsafe(f"a mapping key is a {type(key).__name__}, not a string")
+        if not key.isascii():
+            key = clean(key, tally)
+        if value is None or (type(value) is str and not value):
             if key not in target:
                 target[key] = value
             continue
-        if isinstance(value, dict):
+        if type(value) is dict:
+            if depth <= 0:
+                raise Unsafe("a value is nested deeper than the nesting limit (max_depth)")
             held = target.get(key)
-            if isinstance(held, dict):
-                merge_into(held, value)
-            else:
-                target[key] = merge_into({}, value)
+            if type(held) is not dict:
+                held = target[key] = {}
+            merge_into(held, value, depth - 1, tally)
         else:
-            target[key] = value
-    return target
+            target[key] = safe_json(value, depth, tally)
 
 
 def copy_json(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (dicts, lists, scalars): ``copy.deepcopy`` without its memo,
-    several times faster on the nested dicts servers send (usage details, extra_content)."""
+    """A deep copy of JSON-shaped data already checked by ``safe_json`` (dicts, lists, scalars):
+    ``copy.deepcopy`` without its memo, several times faster on the nested dicts servers send."""
     if type(value) is dict:
         return {k: copy_json(v) if type(v) is dict or type(v) is list else v for k, v in value.items()}
     if type(value) is list:

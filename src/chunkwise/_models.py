@@ -10,23 +10,25 @@ A few facts about the stream itself are attributes excluded from the dump (``don
 ``ToolCall.arguments_error``, ``Message.thinking_unterminated``): they describe how the answer
 arrived, not the answer.
 
-The assembler builds these with ``model_construct`` from values it has already checked, once,
-at the end (or on each ``snapshot``), so the hot path never touches pydantic.
+The assembler builds these from values it has already checked, once, at the end (or on each
+``snapshot``), so the hot path never touches pydantic; ``_build`` is the one place that does.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ._payloads import parse_arguments
 
 __all__ = [
     "Audio",
     "ChatCompletion",
     "Choice",
     "ChoiceLogprobs",
+    "CustomCall",
     "FunctionCall",
     "Message",
     "ToolCall",
@@ -34,11 +36,8 @@ __all__ = [
 ]
 
 
-_M = TypeVar("_M", bound="_Model")
-
-
 class _Model(BaseModel):
-    # Unknown fields are the server's data: keep them (SPEC 2).
+    # Unknown fields are the server's data: keep them (docs/behaviour.md §2).
     model_config = ConfigDict(extra="allow")
 
 
@@ -48,10 +47,21 @@ class FunctionCall(_Model):
     arguments: str = ""
 
 
+class CustomCall(_Model):
+    """A custom tool call's name and free-form input (``type: "custom"``)."""
+
+    name: str | None = None
+    #: The input exactly as received; free-form text, never judged as JSON.
+    input: str = ""
+
+
 class ToolCall(_Model):
     id: str | None = None
     type: str = "function"
-    function: FunctionCall = Field(default_factory=FunctionCall)
+    #: The function and its arguments; None for a custom call.
+    function: FunctionCall | None = None
+    #: A custom tool call's name and input (``type: "custom"``); None for a function call.
+    custom: CustomCall | None = None
     #: Gemini's per-call metadata; ``extra_content.google.thought_signature`` must go back unchanged.
     extra_content: dict[str, Any] | None = None
     #: Why ``function.arguments`` is not valid JSON, or None when it is. Not part of the dump.
@@ -59,13 +69,11 @@ class ToolCall(_Model):
 
     @property
     def parsed_arguments(self) -> Any:
-        """The arguments as a JSON value, or None when they are not valid JSON (see ``arguments_error``)."""
-        if self.arguments_error is not None:
+        """The arguments as a JSON value, or None when they are not valid JSON (see ``arguments_error``)
+        or the call is a custom one."""
+        if self.arguments_error is not None or self.function is None:
             return None
-        try:
-            return json.loads(self.function.arguments)
-        except ValueError:
-            return None
+        return parse_arguments(self.function.arguments)[0]
 
     @property
     def thought_signature(self) -> str | None:
@@ -91,6 +99,10 @@ class Message(_Model):
     #: Thinking text, kept apart from the answer.
     reasoning_content: str | None = None
     tool_calls: list[ToolCall] | None = None
+    #: The legacy (pre-tools) function call, when the server sent ``delta.function_call``.
+    function_call: FunctionCall | None = None
+    #: Citations (``url_citation`` objects) sent over any number of chunks, in arrival order.
+    annotations: list[Any] | None = None
     audio: Audio | None = None
     extra_content: dict[str, Any] | None = None
     #: A ``<tag>`` thinking block was still open when the stream ended. Not part of the dump.
@@ -116,15 +128,18 @@ class Message(_Model):
         if self.tool_calls:
             calls = []
             for call in self.tool_calls:
-                item: dict[str, Any] = {
-                    "id": call.id,
-                    "type": call.type,
-                    "function": {"name": call.function.name, "arguments": call.function.arguments},
-                }
+                item: dict[str, Any] = {"id": call.id, "type": call.type}
+                if call.function is not None:
+                    item["function"] = {"name": call.function.name, "arguments": call.function.arguments}
+                if call.custom is not None:
+                    item["custom"] = {"name": call.custom.name, "input": call.custom.input}
                 if call.extra_content is not None:
                     item["extra_content"] = copy.deepcopy(call.extra_content)
                 calls.append(item)
             out["tool_calls"] = calls
+        if self.function_call is not None:
+            legacy = self.function_call
+            out["function_call"] = {"name": legacy.name, "arguments": legacy.arguments}
         if self.extra_content is not None:
             out["extra_content"] = copy.deepcopy(self.extra_content)
         if self.audio is not None and self.audio.id is not None:
@@ -166,6 +181,9 @@ class ChatCompletion(_Model):
     usage: Usage | None = None
     #: Whether ``data: [DONE]`` arrived. Not part of the dump.
     done_received: bool = Field(default=False, exclude=True)
+    #: How many lone UTF-16 surrogates (text that cannot be valid Unicode) were replaced by U+FFFD.
+    #: Not part of the dump.
+    replaced_characters: int = Field(default=0, exclude=True)
 
     @property
     def message(self) -> Message:
@@ -175,29 +193,6 @@ class ChatCompletion(_Model):
     def to_request_message(self, choice: int = 0) -> dict[str, Any]:
         """The message of the choice at list position ``choice``, ready to send back."""
         return self.choices[choice].message.to_request_message()
-
-
-_set = object.__setattr__
-_new = object.__new__  # BaseModel defines no __new__ of its own
-
-
-def construct(cls: type[_M], fields: dict[str, Any], extra: dict[str, Any] | None = None) -> _M:
-    """``cls.model_construct`` for values the assembler has already checked, at a fraction of its cost.
-
-    ``fields`` must name every declared field (the assembler always passes them all), so there are
-    no defaults, aliases or validators to consult: this is the tail of pydantic's own
-    ``model_construct``. A server field that happens to share a declared field's name stays a field.
-    """
-    if not extra:
-        extra = {}
-    elif not cls.__pydantic_fields__.keys().isdisjoint(extra):
-        extra = {k: v for k, v in extra.items() if k not in cls.__pydantic_fields__}
-    model = _new(cls)
-    _set(model, "__dict__", fields)
-    _set(model, "__pydantic_fields_set__", set(fields))
-    _set(model, "__pydantic_extra__", extra)
-    _set(model, "__pydantic_private__", None)
-    return model
 
 
 def _thought_signature(extra: dict[str, Any] | None) -> str | None:

@@ -5,7 +5,7 @@ then that completion cut into a stream of chunks in the style of a real server, 
 rendered as SSE bytes and the bytes cut at random points. Whatever consumes the stream must give
 back the completion it started from; a failure shrinks to a small completion and few cuts.
 
-    from hypothesis import given
+    from hypothesis import given, strategies as st
     from chunkwise import strategies as cs
 
     @given(cs.completion_streams(style="vertex"), st.data())
@@ -14,13 +14,38 @@ back the completion it started from; a failure shrinks to a small completion and
         pieces = data.draw(cs.byte_pieces(cs.sse_bytes(chunks)))
         assert my_client(pieces) == completion
 
+What a completion may hold (``completions``), each part drawn sometimes, per choice: answer text
+(``content``), thinking (``reasoning_content``), a refusal, OpenAI url citations
+(``annotations``), ``logprobs`` token lists, and either tool calls or a legacy ``function_call``
+(the pre-tools API, finish reason ``"function_call"``). Tool calls are function calls (JSON
+arguments) or custom calls (``type: "custom"``, free-form ``input``, no ``function`` object); the
+first may carry a Gemini thought signature, the message a message-level one. Arguments are
+usually JSON, sometimes not: Vertex's unescaped newlines, or a prefix cut short by a
+``"length"`` finish; the result keeps them verbatim. The completion may carry usage.
+
+How it is streamed (``chunks_from``), in every style: text, arguments and custom input cut at
+drawn points; adjacent deltas sometimes sharing one delta (role, content, thinking, annotations,
+tool-call fragments), and adjacent tool-call fragments sometimes one ``tool_calls`` array;
+annotations over one or more chunks (the result is their concatenation); each chunk's
+``logprobs`` holding that chunk's tokens, the others ``null`` or none; a call's signature
+sometimes on a trailing fragment that carries only ``extra_content`` (Gemini: it belongs to the
+most recent call of its choice); ``function_call`` as its name, then its arguments in pieces;
+choices interleaved. With ``thought_tag`` set, some choices send their thinking inside
+``content`` as ``<tag>thinking</tag>answer`` (one block, or several back to back), the tags cut
+anywhere; the consumer must then assemble with the same tag.
+
 Stream styles (``STYLES``), each from documented or recorded provider behaviour:
 
 * ``"openai"``: a call's id, type and name on its first fragment only, ``index`` = its position.
-* ``"vertex"``: id, name, type and role repeated on every fragment, the ``index`` of the same
-  call shifting between fragments (``stream_function_call_arguments``).
-* ``"gemini"``: the Gemini API: each call whole in one chunk with no ``index``, parallel calls
-  in separate chunks, usage on every chunk (only the last one is right).
+* ``"vertex"``: id, name, type and role repeated on every fragment (the ``function_call`` name
+  too), the ``index`` of the same call shifting between fragments
+  (``stream_function_call_arguments``).
+* ``"gemini"``: the Gemini API: each call (and ``function_call``) whole in one fragment with no
+  ``index``, usage on every chunk (only the last one is right), ``created`` changing
+  between chunks (the first is the result's), and thinking sometimes sent the ``include_thoughts``
+  way: ``<thought>``-prefixed chunks flagged ``extra_content.google.thought: true``, then the first
+  unflagged chunk opening with ``</thought>``. The flag is authoritative whatever tag the consumer
+  configured (``None`` included) and never appears in the result.
 * ``"index0"``: several parallel calls, all at ``index`` 0, ids on first fragments only.
 
 This module imports hypothesis; ``import chunkwise`` never imports it.
@@ -28,10 +53,11 @@ This module imports hypothesis; ``import chunkwise`` never imports it.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -47,10 +73,16 @@ __all__ = [
 
 STYLES = ("openai", "vertex", "gemini", "index0")
 
+_T = TypeVar("_T")
+
 _FINISH_REASONS = ("stop", "length", "content_filter")
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 _NON_EMPTY_TEXT = _TEXT.filter(bool)
+# Content and thinking for a stream that may carry thinking inside tags: no `<`, so no accidental tag.
+_PLAIN_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="<"), max_size=40)
+_NON_EMPTY_PLAIN_TEXT = _PLAIN_TEXT.filter(bool)
 _IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
+_CALL_ID = st.from_regex(r"(call_|function-call-)[a-z0-9-]{1,12}", fullmatch=True)
 _JSON_SCALARS = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | _TEXT
 _JSON = st.recursive(
     _JSON_SCALARS,
@@ -58,6 +90,40 @@ _JSON = st.recursive(
     max_leaves=8,
 )
 _SIGNATURE = st.binary(min_size=1, max_size=24).map(lambda b: b.hex())
+_JSON_ARGUMENTS = st.dictionaries(_IDENT, _JSON, max_size=3).map(lambda v: json.dumps(v, ensure_ascii=False))
+# Vertex has been seen sending arguments with raw newlines inside a JSON string: not JSON.
+_UNESCAPED_NEWLINE_ARGUMENTS = st.tuples(_IDENT, _IDENT, _IDENT).map(
+    lambda t: f'{{"{t[0]}": "{t[1]}\n{t[2]}"}}'
+)
+# OpenAI `url_citation` annotations (web search).
+_ANNOTATION = st.builds(
+    lambda host, path, title, start, length: {
+        "type": "url_citation",
+        "url_citation": {
+            "url": f"https://{host}.example/{path}",
+            "title": title,
+            "start_index": start,
+            "end_index": start + length,
+        },
+    },
+    _IDENT,
+    _IDENT,
+    _TEXT,
+    st.integers(0, 200),
+    st.integers(0, 50),
+)
+# One entry of OpenAI's `logprobs.content`.
+_LOGPROB_TOKEN = st.builds(
+    lambda token, logprob: {
+        "token": token,
+        "logprob": logprob,
+        "bytes": list(token.encode("utf-8")),
+        "top_logprobs": [],
+    },
+    st.text(st.characters(codec="utf-8"), min_size=1, max_size=6),
+    st.floats(-30, 0, allow_nan=False, allow_infinity=False),
+)
+_THOUGHT_FLAG = {"google": {"thought": True}}
 
 
 def _check_count(name: str, value: int, low: int) -> None:
@@ -65,61 +131,105 @@ def _check_count(name: str, value: int, low: int) -> None:
         raise InvalidArgument(f"{name}={value!r} must be an integer >= {low}")
 
 
-@st.composite
-def _tool_calls(draw: st.DrawFn, max_tool_calls: int) -> list[dict[str, Any]]:
-    count = draw(st.integers(1, max_tool_calls))
-    ids = draw(
-        st.lists(
-            st.from_regex(r"(call_|function-call-)[a-z0-9-]{1,12}", fullmatch=True),
-            min_size=count,
-            max_size=count,
-            unique=True,
+def _check_thought_tag(thought_tag: str | None) -> None:
+    if thought_tag is not None and (
+        not isinstance(thought_tag, str) or not thought_tag or "<" in thought_tag or ">" in thought_tag
+    ):
+        raise InvalidArgument(
+            f"thought_tag={thought_tag!r} must be None or a tag name such as 'think' "
+            "(non-empty, without '<' or '>')"
         )
-    )
-    calls = []
-    for position, call_id in enumerate(ids):
-        call: dict[str, Any] = {
-            "id": call_id,
-            "type": "function",
-            "function": {
-                "name": draw(_IDENT),
-                "arguments": json.dumps(draw(st.dictionaries(_IDENT, _JSON, max_size=3)), ensure_ascii=False),
-            },
-        }
-        # Gemini signs the first call of a parallel set.
-        if position == 0 and draw(st.booleans()):
-            call["extra_content"] = {"google": {"thought_signature": draw(_SIGNATURE)}}
-        calls.append(call)
-    return calls
+
+
+# ---------------------------------------------------------------- the finished completion
 
 
 @st.composite
-def _message(draw: st.DrawFn, max_tool_calls: int, thinking: bool) -> tuple[dict[str, Any], str]:
+def _arguments(draw: st.DrawFn) -> str:
+    if draw(st.integers(0, 7)) == 0:
+        return draw(_UNESCAPED_NEWLINE_ARGUMENTS)
+    return draw(_JSON_ARGUMENTS)
+
+
+@st.composite
+def _tool_call(draw: st.DrawFn) -> dict[str, Any]:
+    call_id = draw(_CALL_ID)
+    if draw(st.integers(0, 3)) == 0:
+        # A custom tool call: free-form input, and no `function` object.
+        return {"id": call_id, "type": "custom", "custom": {"name": draw(_IDENT), "input": draw(_TEXT)}}
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": draw(_IDENT), "arguments": draw(_arguments())},
+    }
+
+
+def _cut_short(draw: st.DrawFn, text: str) -> str:
+    """A proper prefix of ``text`` (``""`` for ``""``): what a ``length`` finish leaves."""
+    return text[: draw(st.integers(0, max(0, len(text) - 1)))]
+
+
+@st.composite
+def _choice(draw: st.DrawFn, max_tool_calls: int, thinking: bool, plain: bool) -> dict[str, Any]:
+    """A finished choice without its ``index`` (the caller numbers them)."""
+    text = _PLAIN_TEXT if plain else _TEXT
     message: dict[str, Any] = {"role": "assistant"}
     if draw(st.booleans()):
-        message["content"] = draw(_TEXT)
+        message["content"] = draw(text)
     if thinking and draw(st.booleans()):
-        message["reasoning_content"] = draw(_NON_EMPTY_TEXT)
+        message["reasoning_content"] = draw(_NON_EMPTY_PLAIN_TEXT if plain else _NON_EMPTY_TEXT)
     if draw(st.integers(0, 9)) == 0:
         message["refusal"] = draw(_NON_EMPTY_TEXT)
+    if message.get("content") and draw(st.integers(0, 3)) == 0:
+        message["annotations"] = draw(st.lists(_ANNOTATION, min_size=1, max_size=3))
     finish = draw(st.sampled_from(_FINISH_REASONS))
-    if max_tool_calls and draw(st.booleans()):
-        message["tool_calls"] = draw(_tool_calls(max_tool_calls))
+    tools = draw(st.integers(0, 5)) if max_tool_calls else 0
+    cut_short = False
+    if tools >= 4:
+        calls = draw(st.lists(_tool_call(), min_size=1, max_size=max_tool_calls, unique_by=lambda c: c["id"]))
+        # Gemini signs the first call of a parallel set.
+        if draw(st.booleans()):
+            calls[0]["extra_content"] = {"google": {"thought_signature": draw(_SIGNATURE)}}
+        if draw(st.integers(0, 4)) == 0:
+            # A `length` finish cuts the last call short: its text is kept verbatim, not JSON.
+            last = calls[-1]
+            key = "input" if last["type"] == "custom" else "arguments"
+            last[last["type"]][key] = _cut_short(draw, last[last["type"]][key])
+            cut_short = True
+        message["tool_calls"] = calls
         finish = "tool_calls"
+    elif tools == 3:
+        # The legacy (pre-tools) function call: a message has it or tool calls, never both.
+        arguments = draw(_arguments())
+        if draw(st.integers(0, 4)) == 0:
+            arguments, cut_short = _cut_short(draw, arguments), True
+        message["function_call"] = {"name": draw(_IDENT), "arguments": arguments}
+        finish = "function_call"
+    if cut_short:
+        finish = "length"
     if draw(st.booleans()):
         message["extra_content"] = {"google": {"thought_signature": draw(_SIGNATURE)}}
-    return message, finish
+    choice: dict[str, Any] = {"message": message, "finish_reason": finish}
+    if "content" in message and draw(st.integers(0, 3)) == 0:
+        choice["logprobs"] = {"content": draw(st.lists(_LOGPROB_TOKEN, min_size=1, max_size=4))}
+    return choice
 
 
 def completions(
-    *, max_choices: int = 2, max_tool_calls: int = 3, thinking: bool = True
+    *, max_choices: int = 2, max_tool_calls: int = 3, thinking: bool = True, thought_tag: str | None = None
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Finished ``chat.completion`` objects as JSON-ready dicts (the form ``model_dump(exclude_none=True)``
     gives): 1 to ``max_choices`` choices, each with optional content, thinking
-    (``reasoning_content``), refusal, up to ``max_tool_calls`` tool calls (the first maybe carrying a
-    Gemini thought signature), a message-level signature, a finish reason; and maybe usage."""
+    (``reasoning_content``, only if ``thinking``), refusal, annotations, logprobs, up to
+    ``max_tool_calls`` tool calls or a legacy ``function_call`` (neither when ``max_tool_calls`` is
+    0), a message-level signature, a finish reason; and maybe usage (see the module docstring).
+
+    ``thought_tag``: the completion will be streamed with thinking inside ``<thought_tag>`` tags,
+    so its content and thinking are drawn without ``<`` (no accidental tag)."""
     _check_count("max_choices", max_choices, 1)
     _check_count("max_tool_calls", max_tool_calls, 0)
+    _check_thought_tag(thought_tag)
+    choice = _choice(max_tool_calls, thinking, plain=thought_tag is not None)
 
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
@@ -131,11 +241,8 @@ def completions(
         }
         if draw(st.booleans()):
             completion["system_fingerprint"] = draw(st.sampled_from(("", "fp_abc123")))
-        choices = []
-        for index in range(draw(st.integers(1, max_choices))):
-            message, finish = draw(_message(max_tool_calls, thinking))
-            choices.append({"index": index, "message": message, "finish_reason": finish})
-        completion["choices"] = choices
+        choices = draw(st.lists(choice, min_size=1, max_size=max_choices))
+        completion["choices"] = [{"index": index, **c} for index, c in enumerate(choices)]
         if draw(st.booleans()):
             prompt, completion_tokens = draw(st.integers(0, 10**5)), draw(st.integers(0, 10**5))
             usage: dict[str, Any] = {
@@ -151,77 +258,245 @@ def completions(
     return build()
 
 
-def _cut(draw: st.DrawFn, text: str) -> list[str]:
-    """``text`` in 1..n non-empty pieces at drawn points (no pieces for "")."""
+# ---------------------------------------------------------------- cutting it into a stream
+
+
+def _cut(draw: st.DrawFn, text: str, hot: Sequence[int] = ()) -> list[str]:
+    """``text`` in 1..n non-empty pieces at drawn points (no pieces for ""); ``hot`` are positions
+    where a cut is drawn more often (inside a tag)."""
     if not text:
         return []
     points = draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=min(len(text) - 1, 8)))
+    if hot:
+        points |= draw(st.sets(st.sampled_from(hot), max_size=2))
     bounds = [0, *sorted(p for p in points if 0 < p < len(text)), len(text)]
     return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-def _call_deltas(draw: st.DrawFn, calls: list[dict[str, Any]], style: str) -> list[list[dict[str, Any]]]:
-    """Tool-call fragments for one choice, as a list of ``delta.tool_calls`` arrays (one per chunk)."""
-    out: list[list[dict[str, Any]]] = []
-    for position, call in enumerate(calls):
-        name = call["function"]["name"]
-        pieces = _cut(draw, call["function"]["arguments"])
-        extra = call.get("extra_content")
-        if style == "gemini":
-            whole = {
+def _groups(draw: st.DrawFn, items: Sequence[_T]) -> list[list[_T]]:
+    """``items`` in 1..n consecutive non-empty groups (none for an empty sequence)."""
+    if not items:
+        return []
+    starts = draw(st.lists(st.booleans(), min_size=len(items) - 1, max_size=len(items) - 1))
+    groups = [[items[0]]]
+    for item, start in zip(items[1:], starts, strict=True):
+        if start:
+            groups.append([item])
+        else:
+            groups[-1].append(item)
+    return groups
+
+
+def _tag_cut_points(text: str, tags: Iterable[str]) -> list[int]:
+    """Every position strictly inside an occurrence of one of ``tags`` in ``text``."""
+    points: list[int] = []
+    for tag in tags:
+        start = text.find(tag)
+        while start >= 0:
+            points += range(start + 1, start + len(tag))
+            start = text.find(tag, start + 1)
+    return points
+
+
+def _thinking_and_content(
+    draw: st.DrawFn, message: Mapping[str, Any], style: str, thought_tag: str | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """Deltas for the thinking and the answer text; and whether the message-level ``extra_content``
+    went out on one of them (then the final chunk need not carry it)."""
+    reasoning = message.get("reasoning_content") or ""
+    content = message.get("content")
+    forms = ["field"]
+    flagged = False
+    if reasoning and isinstance(content, str):
+        # Thinking can go inside content only where the result has content ("" at least).
+        if thought_tag is not None:
+            forms.append("tagged")
+        if style == "gemini" and "</thought>" not in reasoning and "<thought>" not in content:
+            # The Gemini API flags every thought chunk when asked for thoughts: the likelier form.
+            flagged = draw(st.booleans())
+    form = "flagged" if flagged else draw(st.sampled_from(forms))
+    if form == "field":
+        fields = [{"reasoning_content": p} for p in _cut(draw, reasoning)]
+        return fields + [{"content": p} for p in _cut(draw, content or "")], False
+    assert isinstance(content, str)
+    if form == "tagged":
+        assert thought_tag is not None
+        # Vertex `thought_tag_marker`: one block, or several back to back.
+        blocks = _cut(draw, reasoning) if draw(st.integers(0, 3)) == 0 else [reasoning]
+        opening, closing = f"<{thought_tag}>", f"</{thought_tag}>"
+        text = "".join(f"{opening}{block}{closing}" for block in blocks) + content
+        pieces = _cut(draw, text, hot=_tag_cut_points(text, (opening, closing)))
+        return [{"content": p} for p in pieces], False
+    # The Gemini API's `include_thoughts`: `<thought>` opens the first flagged chunk, `</thought>`
+    # the first unflagged one; the flag (not the tag) says what is thinking.
+    thoughts = _cut(draw, reasoning)
+    thoughts[0] = "<thought>" + thoughts[0]
+    deltas: list[dict[str, Any]] = [
+        {"content": p, "extra_content": copy.deepcopy(_THOUGHT_FLAG)} for p in thoughts
+    ]
+    signed = "extra_content" in message and draw(st.booleans())
+    if signed:
+        # The message's signature on the last thought chunk, beside the flag that must not stay.
+        extra = copy.deepcopy(message["extra_content"])
+        extra.setdefault("google", {})["thought"] = True
+        deltas[-1]["extra_content"] = extra
+    answer = _cut(draw, content) or [""]
+    answer[0] = "</thought>" + answer[0]
+    deltas += [{"content": p} for p in answer]
+    return deltas, signed
+
+
+def _call_fragments(
+    draw: st.DrawFn, call: Mapping[str, Any], position: int, count: int, style: str
+) -> list[Any]:
+    """The ``delta.tool_calls`` fragments of one call, in order."""
+    kind = call["type"]
+    key = "input" if kind == "custom" else "arguments"
+    name, text = call[kind]["name"], call[kind][key]
+    extra = call.get("extra_content")
+    # Gemini has been seen sending a call's signature on a trailing fragment of its own.
+    trailing = extra is not None and draw(st.booleans())
+    fragments: list[dict[str, Any]]
+    if style == "gemini":
+        fragments = [{"id": call["id"], "type": kind, kind: {"name": name, key: text}}]
+    elif style == "vertex":
+        # id, name and type on every fragment; the index shifts (Vertex: A opens at 1, then 0).
+        fragments = [
+            {
                 "id": call["id"],
-                "type": "function",
-                "function": {"name": name, "arguments": call["function"]["arguments"]},
+                "index": draw(st.integers(0, count)),
+                "type": kind,
+                kind: {"name": name, key: piece},
             }
-            if extra is not None:
-                whole["extra_content"] = extra
-            out.append([whole])
-            continue
-        if style == "vertex":
-            # id, name and type on every fragment; the index shifts (Vertex: A opens at 1, then 0).
-            first_index = draw(st.integers(0, len(calls)))
-            opening = {
-                "id": call["id"],
-                "index": first_index,
-                "type": "function",
-                "function": {"name": name, "arguments": ""},
-            }
-            if extra is not None:
-                opening["extra_content"] = extra
-            out.append([opening])
-            for piece in pieces:
-                out.append(
-                    [
-                        {
-                            "id": call["id"],
-                            "index": draw(st.integers(0, len(calls))),
-                            "type": "function",
-                            "function": {"name": name, "arguments": piece},
-                        }
-                    ]
-                )
-            continue
+            for piece in ["", *_cut(draw, text)]
+        ]
+    else:
         index = 0 if style == "index0" else position
-        opening = {
-            "index": index,
-            "id": call["id"],
-            "type": "function",
-            "function": {"name": name, "arguments": ""},
-        }
-        if extra is not None:
-            opening["extra_content"] = extra
-        out.append([opening])
-        out.extend([{"index": index, "function": {"arguments": piece}}] for piece in pieces)
+        fragments = [{"index": index, "id": call["id"], "type": kind, kind: {"name": name, key: ""}}]
+        fragments += [{"index": index, kind: {key: piece}} for piece in _cut(draw, text)]
+    if extra is not None:
+        if trailing:
+            fragments.append({"extra_content": copy.deepcopy(extra)})
+        else:
+            fragments[0]["extra_content"] = copy.deepcopy(extra)
+    return fragments
+
+
+def _function_call_deltas(
+    draw: st.DrawFn, function_call: Mapping[str, Any], style: str
+) -> list[dict[str, Any]]:
+    """The legacy ``delta.function_call`` deltas: the name first, then the arguments in pieces."""
+    name, arguments = function_call["name"], function_call["arguments"]
+    if style == "gemini":
+        return [{"function_call": {"name": name, "arguments": arguments}}]
+    pieces = _cut(draw, arguments)
+    if style == "vertex":
+        return [{"function_call": {"name": name, "arguments": p}} for p in ["", *pieces]]
+    return [{"function_call": {"name": name, "arguments": ""}}] + [
+        {"function_call": {"arguments": p}} for p in pieces
+    ]
+
+
+def _join_some(draw: st.DrawFn, deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adjacent deltas sometimes sent as one: fields that do not clash share a delta (role, content,
+    thinking, a tool-call fragment), and tool-call fragments share one ``tool_calls`` array."""
+    if len(deltas) < 2:
+        return deltas
+    joins = draw(st.lists(st.booleans(), min_size=len(deltas) - 1, max_size=len(deltas) - 1))
+    out = [deltas[0]]
+    for delta, join in zip(deltas[1:], joins, strict=True):
+        last = out[-1]
+        shared = last.keys() & delta.keys()
+        if join and shared <= {"tool_calls"}:
+            merged = {**last, **delta}
+            if shared:
+                merged["tool_calls"] = last["tool_calls"] + delta["tool_calls"]
+            out[-1] = merged
+        else:
+            out.append(delta)
     return out
 
 
+def _choice_items(
+    draw: st.DrawFn, choice: Mapping[str, Any], style: str, thought_tag: str | None
+) -> list[dict[str, Any]]:
+    """The ``choices`` entries, one per chunk, that stream one finished choice."""
+    message = choice["message"]
+    deltas: list[dict[str, Any]] = [{"role": message.get("role", "assistant")}]
+    if message.get("content") == "":
+        deltas[0]["content"] = ""
+    text_deltas, signed = _thinking_and_content(draw, message, style, thought_tag)
+    deltas += text_deltas
+    deltas += [{"annotations": group} for group in _groups(draw, message.get("annotations") or [])]
+    deltas += [{"refusal": p} for p in _cut(draw, message.get("refusal") or "")]
+    calls = message.get("tool_calls") or []
+    for position, call in enumerate(calls):
+        deltas += [{"tool_calls": [f]} for f in _call_fragments(draw, call, position, len(calls), style)]
+    if "function_call" in message:
+        deltas += _function_call_deltas(draw, message["function_call"], style)
+    deltas = _join_some(draw, deltas)
+    final: dict[str, Any] = {}
+    if "extra_content" in message and not signed:
+        # Gemini puts a text answer's signature on a final chunk with empty content.
+        final = (
+            {"content": "", "extra_content": copy.deepcopy(message["extra_content"])}
+            if message.get("content") is not None
+            else {"extra_content": copy.deepcopy(message["extra_content"])}
+        )
+    deltas.append(final)
+    if style == "vertex":
+        deltas = [{"role": "assistant", **d} for d in deltas]
+    items: list[dict[str, Any]] = [{"index": choice["index"], "delta": d} for d in deltas]
+
+    # Each chunk's `logprobs` holds the tokens of that chunk; the others say `null` or nothing.
+    tokens = (choice.get("logprobs") or {}).get("content") or []
+    bounds = sorted(
+        draw(st.lists(st.integers(0, len(tokens)), min_size=len(items) - 1, max_size=len(items) - 1))
+    )
+    explicit_null = draw(st.booleans())
+    for item, (a, b) in zip(items, itertools.pairwise([0, *bounds, len(tokens)]), strict=True):
+        if a < b:
+            # OpenAI sends `refusal: null` beside the content tokens: null stays null.
+            item["logprobs"] = (
+                {"content": tokens[a:b], "refusal": None} if explicit_null else {"content": tokens[a:b]}
+            )
+        elif explicit_null:
+            item["logprobs"] = None
+    items[-1]["finish_reason"] = choice["finish_reason"]
+    return items
+
+
+def _check_streamable(completion: Mapping[str, Any], thought_tag: str) -> None:
+    """Content that holds the opening tag, or thinking that holds the closing one, cannot be
+    streamed with thinking inside ``content``: the consumer would take it for a tag."""
+    opening, closing = f"<{thought_tag}>", f"</{thought_tag}>"
+    for choice in completion.get("choices") or []:
+        message = choice.get("message") or {}
+        content, reasoning = message.get("content"), message.get("reasoning_content")
+        if (isinstance(content, str) and opening in content) or (
+            isinstance(reasoning, str) and closing in reasoning
+        ):
+            raise InvalidArgument(
+                f"choice {choice.get('index')} holds {opening!r} in its content or {closing!r} in its "
+                f"thinking: it cannot be streamed with thought_tag={thought_tag!r}"
+            )
+
+
 def chunks_from(
-    completion: Mapping[str, Any], *, style: str = "openai"
+    completion: Mapping[str, Any], *, style: str = "openai", thought_tag: str | None = None
 ) -> st.SearchStrategy[list[dict[str, Any]]]:
     """The chunk dicts a server of ``style`` would stream for ``completion`` (a dict in the shape
-    ``completions()`` generates), with text cut at drawn points and choices interleaved."""
+    ``completions()`` generates), with text cut at drawn points and choices interleaved.
+
+    ``thought_tag``: some choices with content and thinking send the thinking inside ``content``
+    as ``<thought_tag>...</thought_tag>``; assemble with ``thought_tag`` set to the same name. A
+    completion whose content holds ``<thought_tag>``, or whose thinking holds the closing tag,
+    cannot be streamed that way: ``InvalidArgument`` (``completions(thought_tag=...)`` draws none)."""
     if style not in STYLES:
         raise InvalidArgument(f"style={style!r} must be one of {STYLES}")
+    _check_thought_tag(thought_tag)
+    if thought_tag is not None:
+        _check_streamable(completion, thought_tag)
 
     @st.composite
     def build(draw: st.DrawFn) -> list[dict[str, Any]]:
@@ -233,30 +508,7 @@ def chunks_from(
         }
         if "system_fingerprint" in completion:
             envelope["system_fingerprint"] = completion["system_fingerprint"]
-        per_choice: list[list[dict[str, Any]]] = []
-        for choice in completion["choices"]:
-            message = choice["message"]
-            deltas: list[dict[str, Any]] = [{"role": message.get("role", "assistant")}]
-            if message.get("content") == "":
-                deltas[0]["content"] = ""
-            deltas += [{"reasoning_content": p} for p in _cut(draw, message.get("reasoning_content") or "")]
-            deltas += [{"content": p} for p in _cut(draw, message.get("content") or "")]
-            deltas += [{"refusal": p} for p in _cut(draw, message.get("refusal") or "")]
-            deltas += [{"tool_calls": f} for f in _call_deltas(draw, message.get("tool_calls") or [], style)]
-            final: dict[str, Any] = {}
-            if "extra_content" in message:
-                # Gemini puts a text answer's signature on a final chunk with empty content.
-                final = (
-                    {"content": "", "extra_content": message["extra_content"]}
-                    if message.get("content") is not None
-                    else {"extra_content": message["extra_content"]}
-                )
-            if style == "vertex":
-                deltas = [{"role": "assistant", **d} for d in deltas]
-                final = {"role": "assistant", **final}
-            items = [{"index": choice["index"], "delta": d} for d in deltas]
-            items.append({"index": choice["index"], "delta": final, "finish_reason": choice["finish_reason"]})
-            per_choice.append(items)
+        per_choice = [_choice_items(draw, choice, style, thought_tag) for choice in completion["choices"]]
 
         # Interleave the choices, each in its own order (n > 1 streams do).
         order: list[int] = []
@@ -280,24 +532,38 @@ def chunks_from(
                 chunks.append({**envelope, "choices": [], "usage": usage})
             else:
                 chunks[-1]["usage"] = usage
+        if style == "gemini" and len(chunks) > 1 and draw(st.booleans()):
+            # AI Studio changes `created` between chunks: the first chunk's is the result's.
+            later = draw(st.lists(st.integers(1, 2**31), min_size=len(chunks) - 1, max_size=len(chunks) - 1))
+            for chunk, created in zip(chunks[1:], later, strict=True):
+                chunk["created"] = created
         return chunks
 
     return build()
 
 
 def completion_streams(
-    *, style: str | None = None, max_choices: int = 2, max_tool_calls: int = 3
+    *,
+    style: str | None = None,
+    max_choices: int = 2,
+    max_tool_calls: int = 3,
+    thought_tag: str | None = None,
 ) -> st.SearchStrategy[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Pairs ``(completion, chunks)``: a finished completion and a stream of it in ``style``
-    (any style when None)."""
+    (any style when None). With ``thought_tag``, some choices send their thinking inside
+    ``content`` in that tag; assemble with the same ``thought_tag``."""
     if style is not None and style not in STYLES:
         raise InvalidArgument(f"style={style!r} must be one of {STYLES} or None")
+    _check_thought_tag(thought_tag)
     styles = st.just(style) if style is not None else st.sampled_from(STYLES)
+    completion_strategy = completions(
+        max_choices=max_choices, max_tool_calls=max_tool_calls, thought_tag=thought_tag
+    )
 
     @st.composite
     def build(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        completion = draw(completions(max_choices=max_choices, max_tool_calls=max_tool_calls))
-        return completion, draw(chunks_from(completion, style=draw(styles)))
+        completion = draw(completion_strategy)
+        return completion, draw(chunks_from(completion, style=draw(styles), thought_tag=thought_tag))
 
     return build()
 

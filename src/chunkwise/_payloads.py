@@ -1,0 +1,222 @@
+"""Every input form to one reading: a chunk, the end marker, a server error, or nothing.
+
+Contract (as h11's readers state theirs): each function here takes one unit of input the
+assembler received (an SSE ``data:`` payload, a run of lines outside SSE framing, or an object
+passed to ``feed``) and returns one of
+
+* a ``dict``: a chunk to merge (not yet checked beyond being a JSON object);
+* ``DONE``: ``data: [DONE]`` arrived;
+* an ``ErrorBody``: the server reported an error (its body, still unchecked);
+* ``None``: the unit carries nothing (an empty ``data:`` keep-alive);
+
+or raises ``Malformed``, whose message says what is wrong and ``offset`` where, when the input
+was JSON text. The functions keep no state and raise nothing else, so they can be fuzzed alone.
+Where each form comes from is in behaviour.md §1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ._merge import MAX_INT_DIGITS
+
+__all__ = [
+    "DONE",
+    "UNPARSED",
+    "ErrorBody",
+    "Malformed",
+    "describe_error",
+    "fast_loads",
+    "is_error_body",
+    "loads",
+    "parse_arguments",
+    "read_data",
+    "read_object",
+    "read_stray",
+]
+
+
+class Malformed(Exception):
+    """A unit of input that is not a chunk. ``offset``: where in its JSON text, when known."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class _Done:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DONE"
+
+
+#: ``data: [DONE]``.
+DONE = _Done()
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    """The server reported an error; ``body`` is its JSON value, or its text when not JSON."""
+
+    body: Any
+
+
+def _reject_constant(name: str) -> Any:
+    # `json.loads` reads NaN and Infinity, which are not JSON and which no dump could write back.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+# `json.loads(s)` is `_default_decoder.decode(s)`; ours costs the same and is strict about NaN.
+_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+#: The bare parser for the hot path, whose caller handles every failure by calling ``read_data``.
+fast_loads = _decode
+
+
+#: What ``Call.check(parse=False)`` reports as the parsed value of valid arguments.
+UNPARSED: Any = object()
+# Strict like `loads` (no NaN); the validator drops objects as it reads them. Python reads at most
+# 4300 digits into an int, but a longer JSON integer is still valid JSON: read as a Decimal.
+_VALIDATE = json.JSONDecoder(object_pairs_hook=lambda pairs: None, parse_constant=_reject_constant).decode
+_VALIDATE_BIG = json.JSONDecoder(
+    object_pairs_hook=lambda pairs: None, parse_int=lambda s: None, parse_constant=_reject_constant
+).decode
+_PARSE_BIG = json.JSONDecoder(
+    parse_int=lambda s: int(s) if len(s) <= 4000 else Decimal(s), parse_constant=_reject_constant
+).decode
+
+
+def parse_arguments(text: str, parse: bool = True) -> tuple[Any, str | None]:
+    """Tool-call arguments: (parsed value, or ``UNPARSED`` when ``parse`` is false, None), or
+    (None, why the text is not JSON). Never raises."""
+    try:
+        try:
+            return (_decode(text) if parse else (_VALIDATE(text), UNPARSED)[1]), None
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError) or "digits" not in str(exc):
+                raise
+            # An integer of more than 4300 digits: valid JSON, read as a Decimal (exact).
+            return (_PARSE_BIG(text) if parse else (_VALIDATE_BIG(text), UNPARSED)[1]), None
+    except ValueError as exc:
+        return None, f"arguments are not valid JSON: {exc}"
+    except RecursionError:
+        return None, "arguments nest too deeply to parse"
+
+
+def loads(text: str) -> Any:
+    """``json.loads``, with every failure as ``Malformed`` (offset of a syntax error included)."""
+    try:
+        return _decode(text)
+    except json.JSONDecodeError as exc:
+        raise Malformed(f"invalid JSON: {exc}", exc.pos) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer over Python's digit limit
+        if "digits" in str(exc):
+            raise Malformed(f"a number in the JSON has more than {MAX_INT_DIGITS} digits") from None
+        raise Malformed(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise Malformed("invalid JSON: nested too deeply") from None
+
+
+def loads_or_none(text: str) -> Any:
+    try:
+        return _decode(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def read_data(payload: str, event: str | None = None) -> Any:
+    """One SSE ``data:`` payload (and the event's type, when it named one)."""
+    stripped = payload.strip()
+    if stripped == "[DONE]":
+        return DONE
+    if event == "error":
+        # Groq: `event: error` then `data: {"error": {...}}`. The data need not be JSON, and may be
+        # empty: the frame alone says the stream failed (behaviour.md §9).
+        body = loads_or_none(stripped) if stripped else None
+        return ErrorBody(body if body is not None else payload)
+    if not stripped:
+        return None  # an empty data payload carries nothing (keep-alive)
+    value = loads(payload)
+    if type(value) is dict:
+        return value
+    if is_error_body(value):
+        return ErrorBody(value)  # Gemini error bodies are JSON arrays of {"error": {...}}
+    raise Malformed(f"payload is JSON but not an object: {type(value).__name__}")
+
+
+def read_stray(text: str) -> Any:
+    """Lines outside SSE framing. Vertex writes raw error bodies this way mid-stream (behaviour.md §1)."""
+    value = loads_or_none(text)
+    if is_error_body(value):
+        return ErrorBody(value)
+    if type(value) is dict and ("choices" in value or "object" in value):
+        return value  # a chunk written as a bare JSON line (JSON-lines output without SSE framing)
+    raise Malformed("a line outside SSE framing that is neither a chunk nor an error body")
+
+
+def read_object(chunk: Any) -> Any:
+    """Anything ``feed`` takes besides a plain ``dict``: JSON text or bytes, a mapping, an SSE event
+    object (``.event``/``.data``, e.g. httpx-sse's), or another client's chunk object exposing
+    ``to_dict()``/``model_dump()`` (openai-python's ``ChatCompletionChunk``)."""
+    if isinstance(chunk, str):
+        return read_data(chunk)
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(chunk).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Malformed(f"the payload is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+        return read_data(text)
+    if isinstance(chunk, Mapping):
+        return dict(chunk)
+    data = getattr(chunk, "data", None)
+    if isinstance(data, str) and hasattr(chunk, "event"):
+        event = getattr(chunk, "event", None)
+        return read_data(data, event if isinstance(event, str) else None)
+    for method in ("to_dict", "model_dump"):
+        dump = getattr(chunk, method, None)
+        if callable(dump):
+            try:
+                value = dump()
+            except Exception as exc:  # another library's code: whatever it raises is input failure
+                raise Malformed(f"{type(chunk).__name__}.{method}() failed: {exc!r}") from None
+            if not isinstance(value, dict):
+                raise Malformed(f"{type(chunk).__name__}.{method}() did not return a mapping")
+            return value
+    raise Malformed(f"cannot read a chunk from a {type(chunk).__name__}")
+
+
+def is_error_body(value: Any) -> bool:
+    """``{"error": {...}}`` or Gemini's ``[{"error": {...}}]``."""
+    if type(value) is dict:
+        return bool(value.get("error"))
+    if type(value) is list and value:
+        return all(type(v) is dict and bool(v.get("error")) for v in value)
+    return False
+
+
+def describe_error(body: Any) -> tuple[int | str | None, str | None, str]:
+    """The server's code, status and message, from whichever error shape it sent.
+
+    ``body`` must already be JSON-safe (checked) or text.
+    """
+    error: Any = body
+    if type(error) is list and error:
+        error = error[0]
+    if type(error) is dict and "error" in error:
+        error = error["error"]
+    if type(error) is dict:
+        code = error.get("code")
+        status = error.get("status")
+        message = error.get("message")
+        return (
+            code if type(code) is str or type(code) is int else None,
+            status if type(status) is str else None,
+            message if type(message) is str and message else json.dumps(error, ensure_ascii=False)[:500],
+        )
+    if type(error) is str:
+        return None, None, error.strip()[:500] or "(empty error)"
+    return None, None, json.dumps(error)[:500]
