@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 from ._build import build_completion
-from ._choice import ChoiceState, Limits, small_int
+from ._choice import ChoiceState
 from ._errors import (
     AssemblerStateError,
     ChunkwiseError,
@@ -37,7 +37,8 @@ from ._errors import (
     ServerError,
 )
 from ._events import Event, ServerErrorReceived, StreamEnded, UsageReported
-from ._merge import Unsafe, copy_json, merge_into, safe_json
+from ._limits import Limits, keep, merge, small_int
+from ._merge import copy_json
 from ._models import ChatCompletion
 from ._payloads import DONE, ErrorBody, Malformed, describe_error, read_data, read_object, read_stray
 from ._payloads import fast_loads as _fast_loads
@@ -357,7 +358,7 @@ class StreamAssembler:
                     self._apply_envelope(chunk)
                     break
         if not _ENVELOPE_KNOWN.issuperset(chunk):
-            self._merge(self._extra, {k: v for k, v in chunk.items() if k not in _ENVELOPE_KNOWN})
+            merge(self._extra, {k: v for k, v in chunk.items() if k not in _ENVELOPE_KNOWN}, self._limits)
 
         choices = chunk.get("choices")
         if choices:
@@ -382,7 +383,7 @@ class StreamAssembler:
                 count = usage.get(key)
                 if count is not None and not small_int(count):
                     raise Malformed(f"`usage.{key}` must be an integer")
-            self._usage = self._keep(usage)
+            self._usage = keep(usage, self._limits)
             if out is not None:
                 out.append(UsageReported(usage=copy_json(self._usage)))
 
@@ -398,18 +399,6 @@ class StreamAssembler:
             raise Malformed(f"the stream has more than {self._max_choices} choices (max_choices)")
         choice = self._choices[index] = ChoiceState(index, self._thought_tag, self._limits)
         return choice
-
-    def _keep(self, value: Any) -> Any:
-        try:
-            return safe_json(value, self._limits.max_depth, self._limits.tally)
-        except Unsafe as exc:
-            raise Malformed(str(exc)) from None
-
-    def _merge(self, target: dict[str, Any], source: dict[str, Any]) -> None:
-        try:
-            merge_into(target, source, self._limits.max_depth, self._limits.tally)
-        except Unsafe as exc:
-            raise Malformed(str(exc)) from None
 
     # ---------------------------------------------------------------- failures
 
@@ -450,7 +439,7 @@ class StreamAssembler:
 
     def _raise_server_error(self, body: Any, events: list[Event]) -> NoReturn:
         try:
-            body = self._keep(body)
+            body = keep(body, self._limits)
         except Malformed as exc:  # a caller's error object we cannot keep as JSON: keep its text
             body = f"{_describe(body)} ({exc})"
         code, status, message = describe_error(body)

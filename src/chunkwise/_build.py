@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ._choice import ChoiceState, Detail
+from ._choice import ChoiceState
+from ._fields import Detail
 from ._merge import copy_json
 from ._models import (
     Audio,
@@ -101,9 +102,9 @@ def build_completion(
 
 def _choice(choice: ChoiceState, cp: Callable[[Any], Any]) -> Choice:
     tool_calls = None
-    if choice.calls:
+    if choice.tools.calls:
         tool_calls = []
-        for call in choice.calls:
+        for call in choice.tools.calls:
             arguments, _, error = call.check(parse=False)
             function = custom = None
             if call.kind == "custom":
@@ -124,27 +125,27 @@ def _choice(choice: ChoiceState, cp: Callable[[Any], Any]) -> Choice:
             }
             tool_calls.append(construct(ToolCall, fields, cp(call.extra)))
     function_call = None
-    if choice.function_call is not None:
-        held = choice.function_call
+    if choice.tools.function_call is not None:
+        held = choice.tools.function_call
         function_call = construct(
             FunctionCall, {"name": held.name, "arguments": held.args.value()}, cp(held.function_extra)
         )
     audio = None
-    if choice.audio_fields is not None:
-        held_audio = choice.audio_fields
+    held_audio = choice.audio
+    if held_audio is not None:
         fields = {
-            "id": held_audio.get("id"),
-            "data": choice.audio_data.value() if choice.audio_data is not None else None,
-            "expires_at": held_audio.get("expires_at"),
-            "transcript": choice.audio_transcript.value() if choice.audio_transcript is not None else None,
-            "extra_content": cp(held_audio.get("extra_content")),
+            "id": held_audio.id,
+            "data": held_audio.data.value() if held_audio.data is not None else None,
+            "expires_at": held_audio.expires_at,
+            "transcript": held_audio.transcript.value() if held_audio.transcript is not None else None,
+            "extra_content": cp(held_audio.extra_content),
         }
-        audio = construct(Audio, fields, cp(choice.audio_extra))
+        audio = construct(Audio, fields, cp(held_audio.extra))
     message_extra = cp(choice.delta_extra)
-    if choice.details:
+    if choice.details is not None and choice.details.entries:
         message_extra = dict(message_extra)
         message_extra["reasoning_details"] = [
-            _detail(d) if type(d) is Detail else copy_json(d) for d in choice.details
+            _detail(d) if type(d) is Detail else copy_json(d) for d in choice.details.entries
         ]
     message = construct(
         Message,
@@ -164,7 +165,7 @@ def _choice(choice: ChoiceState, cp: Callable[[Any], Any]) -> Choice:
     )
     logprobs = None
     if choice.logprobs is not None:
-        held_logprobs = choice.logprobs
+        held_logprobs = choice.logprobs.held
         logprobs = construct(
             ChoiceLogprobs,
             {"content": cp(held_logprobs.get("content")), "refusal": cp(held_logprobs.get("refusal"))},
