@@ -142,11 +142,13 @@ class Calls:
         self._apply(fragment, out)
 
     def _apply(self, fragment: dict[str, Any], out: list[Event] | None) -> None:
+        # Vertex repeats id, name and type on every fragment: the plain ASCII string and the small
+        # int (nearly every value) are taken without a call; the checks run for the rest.
         call_id = fragment.get("id")
         index = fragment.get("index")
-        if call_id is not None:
+        if call_id is not None and (type(call_id) is not str or not call_id.isascii()):
             call_id = string_field(call_id, "tool_calls[].id", self.limits)
-        if index is not None and not small_int(index):
+        if index is not None and (type(index) is not int or not small_int(index)):
             raise Malformed("`tool_calls[].index` must be an integer")
         function = fragment.get("function")
         custom = fragment.get("custom")
@@ -156,7 +158,7 @@ class Calls:
             raise Malformed("`tool_calls[].custom` must be an object")
         body = function if function is not None else custom
         name = body.get("name") if body is not None else None
-        if name is not None:
+        if name is not None and (type(name) is not str or not name.isascii()):
             name = string_field(name, "tool_calls[].function.name", self.limits)
 
         # Identity (§5): by id first (Vertex repeats the id but shifts `index` for the same call,
@@ -218,7 +220,8 @@ class Calls:
                 if call.name is None:
                     call.name = name
                 elif not call_id and not call.args.value():
-                    self.late("a tool-call name", call)
+                    if self.choice.finish_reason is not None:
+                        self.late("a tool-call name", call)
                     call.name += name
             text = body.get(field)
             if text is not None:
@@ -226,7 +229,8 @@ class Calls:
                     where = "custom" if body is custom else "function"
                     raise Malformed(f"`tool_calls[].{where}.{field}` must be a string")
                 if text:
-                    self.late("tool-call arguments", call)
+                    if self.choice.finish_reason is not None:
+                        self.late("tool-call arguments", call)
                     text = call.args.add(text, self.limits.tally)
             known = _CUSTOM_KNOWN if body is custom else _FUNCTION_KNOWN
             if not known.issuperset(body):
