@@ -181,8 +181,7 @@ def test_round_trip_from_parsed_chunks(tag: str | None, data: st.DataObject) -> 
 @ROUND_TRIP
 @given(pair=cs.completion_streams())
 def test_round_trip_message_is_resendable(pair: Pair) -> None:
-    """The message sent back keeps each call as received (its own signature, custom calls without a
-    `function`), the legacy `function_call`, and its own signature."""
+    """The message sent back keeps each call as received (signature, custom calls), the legacy `function_call` and its signature."""
     completion, chunks = pair
     assembled = chunkwise.assemble(chunks)
     for choice, original in zip(assembled.choices, completion["choices"], strict=True):
@@ -197,9 +196,7 @@ def test_round_trip_message_is_resendable(pair: Pair) -> None:
 @EVENTS
 @given(data=st.data())
 def test_events_tell_the_same_completion(style: str, data: st.DataObject) -> None:
-    """Over SSE bytes cut anywhere, the deltas of each text and call sum to its done event and to
-    the completion, each call starts once before its deltas and ends once, nothing grows after it
-    is done, and the stream ends complete."""
+    """Over bytes cut anywhere: each text's and call's deltas sum to its done event and the completion; nothing grows once done."""
     tag, completion, body = _draw_stream(data, style)
     events, assembled = _events(data.draw(cs.byte_pieces(body)), tag)
     assert assembled == completion
@@ -210,8 +207,7 @@ def test_events_tell_the_same_completion(style: str, data: st.DataObject) -> Non
 @EVENTS
 @given(data=st.data())
 def test_events_do_not_depend_on_the_cuts(style: str, data: st.DataObject) -> None:
-    """The body whole, the body cut at drawn points, and the parsed chunks one by one give the same
-    events once consecutive deltas are merged."""
+    """The body whole, cut at drawn points, or as parsed chunks gives the same events, consecutive deltas merged."""
     tag = data.draw(st.sampled_from(THOUGHT_TAGS), label="thought_tag")
     _, chunks = data.draw(cs.completion_streams(style=style, thought_tag=tag))
     body = cs.sse_bytes(chunks, line_ending=data.draw(st.sampled_from(LINE_ENDINGS), label="line_ending"))
