@@ -31,8 +31,9 @@ from chunkwise import (
     ToolCall,
     Usage,
 )
-from chunkwise._cli import _completion_json, _event_json, _Output, _plain, _to_json, main, render
+from chunkwise._cli import main
 from chunkwise._events import ToolCallDone
+from chunkwise._output import Output, _event_json, _plain, completion_json, render, to_json
 
 from helpers import FIXTURES, chunk, delta_choice, sse
 
@@ -172,7 +173,7 @@ def test_text_only_stdout_gets_ascii_json(unicode_stream: Path) -> None:
 def test_lone_surrogate_is_written_as_its_json_escape() -> None:
     """A lone surrogate (valid in JSON text, no UTF-8 form) is written as the `\\ud800` escape."""
     stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-    _Output(stream).json(_to_json({"text": "a\ud800b"}, ascii_only=False))
+    Output(stream).json(to_json({"text": "a\ud800b"}, ascii_only=False))
     stream.flush()
     buffer = stream.buffer
     assert isinstance(buffer, io.BytesIO)
@@ -460,7 +461,7 @@ def test_completion_too_deep_for_pydantic_is_still_one_object() -> None:
     completion = ChatCompletion.model_validate(
         {"id": "x", "choices": [{"index": 0, "message": {"content": "hi"}}], "deep": nested(300)}
     )
-    value = json.loads(_completion_json(completion, ascii_only=False))
+    value = json.loads(completion_json(completion, ascii_only=False))
     assert value["id"] == "x" and value["choices"][0]["message"]["content"] == "hi"
     assert "not shown" in json.dumps(value["deep"])
 

@@ -2,32 +2,27 @@
 
 Theory of operation
 -------------------
-Bytes arrive in arbitrary pieces. Three things can be cut by a piece boundary, and each is
-handled without looking ahead:
-
-* a multi-byte UTF-8 character: an incremental UTF-8 decoder keeps the partial character;
-* a ``\\r\\n`` line ending: a trailing ``\\r`` ends the line at once, and a ``\\n`` that opens the
-  next piece is then skipped (``_skip_lf``);
-* a line: the unterminated tail is kept as a list of pieces and joined only when its end arrives,
-  so a long line fed byte by byte costs linear time, not quadratic.
+Bytes arrive in arbitrary pieces. Three things a piece boundary can cut are handled without looking
+ahead: a multi-byte UTF-8 character (an incremental UTF-8 decoder keeps the partial character); a
+``\\r\\n`` line ending (a trailing ``\\r`` ends the line at once, and a ``\\n`` that opens the next
+piece is then skipped: ``_skip_lf``); a line (the unterminated tail is kept as a list of pieces and
+joined only when its end arrives, so a long line fed byte by byte costs linear time, not quadratic).
 
 Lines follow the WHATWG event-stream rules: ``data`` lines accumulate, ``event``/``id``/``retry``
 set fields, a line starting with ``:`` is a comment (OpenRouter's ``: OPENROUTER PROCESSING``
-keep-alives), and a blank line dispatches the event.
+keep-alives), and a blank line dispatches the event. Three departures, each deliberate:
 
-One deliberate departure: the standard says to ignore a line whose field name is unknown, and
-httpx-sse drops such lines silently. Vertex has been seen writing a raw JSON error body
-(``[{"error": {"code": 499, "status": "CANCELLED", ...}}]``) outside any ``data:`` line, mid-stream,
-sometimes pretty-printed over several lines. Dropping it would hide the failure, so consecutive
-lines outside SSE framing are gathered and surfaced as one ``StrayText`` item, closed by the next
-SSE line, a blank line, or the end of input. The assembler decides what the text means.
-
-Another: an event still pending at the end of input (no closing blank line) is dispatched rather
-than discarded, since recordings often lose the final blank line and the data is real.
-
-A third: an ``event: error`` frame without data is dispatched (with ``data=""``) where the standard
-drops it. It is the server saying the stream failed; dropped, a failed stream could pass for a
-complete one. The assembler reads an error event object the same way (docs/behaviour.md §1).
+* The standard says to ignore a line whose field name is unknown, and httpx-sse drops such lines
+  silently. Vertex has been seen writing a raw JSON error body
+  (``[{"error": {"code": 499, "status": "CANCELLED", ...}}]``) outside any ``data:`` line,
+  mid-stream, sometimes pretty-printed over several lines. Dropping it would hide the failure, so
+  consecutive lines outside SSE framing are gathered and surfaced as one ``StrayText`` item, closed
+  by the next SSE line, a blank line, or the end of input. The assembler decides what the text means.
+* An event still pending at the end of input (no closing blank line) is dispatched rather than
+  discarded, since recordings often lose the final blank line and the data is real.
+* An ``event: error`` frame without data is dispatched (with ``data=""``) where the standard drops
+  it. It is the server saying the stream failed; dropped, a failed stream could pass for a complete
+  one. The assembler reads an error event object the same way (docs/behaviour.md §1).
 
 Hostile input
 -------------
@@ -66,10 +61,10 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
-from itertools import chain
 from typing import Literal
 
 from ._errors import MalformedChunkError
+from ._faults import Overflow, Stopped, invalid_utf8, long_line, overflow, utf8_length
 
 __all__ = ["DEFAULT_MAX_LINE_LENGTH", "DecodeFault", "SSEDecoder", "ServerSentEvent", "StrayText"]
 
@@ -119,26 +114,10 @@ CompactItem = str | ServerSentEvent | StrayText | DecodeFault
 
 _KNOWN_FIELDS = frozenset(("data", "event", "id", "retry"))
 _LINE_END = re.compile(r"\r\n?|\n")
-_BLOCK = 512  # held pieces are joined into a block every _BLOCK pieces (as _Pieces in _assembler.py)
+_BLOCK = 512  # held pieces are joined into a block every _BLOCK pieces (as Pieces in _text.py)
 _SLICE = 1 << 16  # a larger piece is decoded a slice at a time
 _MAX_BUDGET = (1 << 30) - 1  # kept to one machine digit, for fast arithmetic; re-counted when spent
-_RAW = 200  # characters of context in DecodeFault.raw
 _MAX_RETRY_DIGITS = 18  # so a valid value always fits a signed 64-bit integer
-
-
-class _Overflow(Exception):
-    """``_line`` would bring the pending event's data (``what="data"``) or stray block past the limit."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
-
-
-class _Stopped(codecs.IncrementalDecoder):
-    """Stands in for the UTF-8 decoder after a fault, so nothing more is decoded."""
-
-    def decode(self, input: object, final: bool = False) -> str:
-        return ""
 
 
 class SSEDecoder:
@@ -280,7 +259,7 @@ class SSEDecoder:
             line = self._take_tail("")
             try:
                 self._line(line, out)
-            except _Overflow as exc:
+            except Overflow as exc:
                 self._fail_overflow(exc.what, line, end, out)
                 return out
             self._checking = False
@@ -377,8 +356,8 @@ class SSEDecoder:
                 line = text[pos:cut]
             try:
                 self._line(line, out)
-            except _Overflow as exc:
-                self._fail_overflow(exc.what, line, end - _utf8_length(text, cut), out)
+            except Overflow as exc:
+                self._fail_overflow(exc.what, line, end - utf8_length(text, cut), out)
                 return False
             pos = match.end()
         if stop > pos:
@@ -401,9 +380,8 @@ class SSEDecoder:
         # first invalid or truncated sequence, and where that is does not depend on the cuts.
         if not self._decode_text(exc.object[: exc.start].decode("utf-8"), at, out):
             return out
-        bad = exc.object[exc.start : exc.end].decode("utf-8", "replace")
-        raw = self._tail_end(_RAW - len(bad)) + bad
-        self._fail("utf8", f"invalid UTF-8 ({exc.reason}) at byte {at} of the stream", raw, out)
+        message, raw = invalid_utf8(exc, at, self._tail_blocks, self._tail)
+        self._fail("utf8", message, raw, out)
         return out
 
     def _count_held(self) -> None:
@@ -474,7 +452,7 @@ class SSEDecoder:
         if self._checking:
             size = self._data_size + len(value) + 1
             if size > self._limit + 1:  # the joined data would be longer than the limit
-                raise _Overflow("data")
+                raise Overflow("data")
             self._data_size = size
         self._end_stray(out)
         self._data.append(value)
@@ -491,7 +469,7 @@ class SSEDecoder:
     def _add_stray(self, line: str) -> None:
         size = self._stray_size + len(line) + 1
         if self._checking and size > self._limit + 1:
-            raise _Overflow("stray")
+            raise Overflow("stray")
         self._stray_size = size
         self._stray.append(line)
         if len(self._stray) >= _BLOCK:
@@ -550,7 +528,7 @@ class SSEDecoder:
         """Record the fault, append it to ``out``, drop everything held and stop decoding."""
         self._fault = DecodeFault(message=message, raw=raw, kind=kind)
         out.append(self._fault)
-        self._utf8 = _Stopped()
+        self._utf8 = Stopped()
         self._budget = -1  # every later piece takes the slow path, which returns the fault
         self._tail, self._tail_blocks = [], []
         self._data, self._data_blocks = [], []
@@ -558,44 +536,14 @@ class SSEDecoder:
 
     def _fail_long_line(self, text: str, pos: int, end: int, out: list[CompactItem]) -> None:
         """The line held in the tail and going on at ``text[pos]`` passed the limit."""
-        held = sum(_utf8_length(piece) for piece in chain(self._tail_blocks, self._tail))
-        at = end - _utf8_length(text, pos) - held
-        # Only limit + 1 characters of the line are sure to be known, whatever the cuts.
-        want = min(_RAW, self._limit + 1)
-        head = self._tail_start(want)
-        raw = head + text[pos : pos + want - len(head)]
-        message = f"a line longer than {self._limit} characters at byte {at} of the stream"
+        message, raw = long_line(self._tail_blocks, self._tail, text, pos, end, self._limit)
         self._fail("line_too_long", message, raw, out)
 
     def _fail_overflow(self, what: str, line: str, line_end: int, out: list[CompactItem]) -> None:
         """``line``, ending at stream byte ``line_end``, would bring its event's data or its stray
         block past the limit."""
-        at = line_end - _utf8_length(line)
-        held = "an event's data" if what == "data" else "text outside SSE framing"
-        message = f"{held} longer than {self._limit} characters, at the line at byte {at} of the stream"
-        self._fail("line_too_long", message, line[:_RAW], out)
-
-    def _tail_start(self, count: int) -> str:
-        """The first ``count`` characters of the tail, from its first pieces only."""
-        parts: list[str] = []
-        have = 0
-        for piece in chain(self._tail_blocks, self._tail):
-            if have >= count:
-                break
-            parts.append(piece[: count - have])
-            have += len(parts[-1])
-        return "".join(parts)
-
-    def _tail_end(self, count: int) -> str:
-        """The last ``count`` characters of the tail (the current line, up to a fault)."""
-        parts: list[str] = []
-        have = 0
-        for piece in chain(reversed(self._tail), reversed(self._tail_blocks)):
-            if have >= count:
-                break
-            parts.append(piece[len(piece) - min(len(piece), count - have) :])
-            have += len(parts[-1])
-        return "".join(reversed(parts))
+        message, raw = overflow(what, line, line_end, self._limit)
+        self._fail("line_too_long", message, raw, out)
 
 
 def _joined(blocks: list[str], pieces: list[str], end: str | None, separator: str) -> str:
@@ -610,9 +558,3 @@ def _joined(blocks: list[str], pieces: list[str], end: str | None, separator: st
     blocks.append(separator.join(pieces))
     pieces.clear()
     return separator.join(blocks)
-
-
-def _utf8_length(text: str, start: int = 0) -> int:
-    """Bytes in the UTF-8 encoding of ``text[start:]``, encoded a megabyte at a time (faults only)."""
-    step = 1 << 20
-    return sum(len(text[i : i + step].encode("utf-8")) for i in range(start, len(text), step))
