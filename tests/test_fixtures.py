@@ -76,15 +76,6 @@ def test_library_result_independent_of_byte_splits(stream: Path) -> None:
         assert got.model_dump(mode="json", exclude_none=True) == spec["completion"]
 
 
-def test_bundled_default_is_the_vertex_fixture(capsys: pytest.CaptureFixture[str]) -> None:
-    """`chunkwise replay` with no file replays the documented Vertex parallel tool-call stream."""
-    assert main(["replay", "--json"]) == 0
-    assert (
-        json.loads(capsys.readouterr().out)
-        == expected_for(FIXTURES / "vertex" / "parallel-tool-calls.sse")["completion"]
-    )
-
-
 def test_arguments_cut_by_length_report_the_error() -> None:
     """The `length` fixture's invalid arguments are kept verbatim and reported on the call."""
     completion = chunkwise.assemble((FIXTURES / "openai-style" / "arguments-cut-by-length.sse").read_bytes())
