@@ -17,6 +17,7 @@ from ._assembler import State, StreamAssembler, assemble
 from ._errors import (
     AssemblerStateError,
     ChunkwiseError,
+    HTTPStatusError,
     IncompleteStreamError,
     MalformedChunkError,
     ServerError,
@@ -71,6 +72,7 @@ __all__ = [
     "FunctionCallArgumentsDelta",
     "FunctionCallDone",
     "FunctionCallStarted",
+    "HTTPStatusError",
     "IncompleteStreamError",
     "MalformedChunkError",
     "Message",

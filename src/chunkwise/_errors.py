@@ -2,6 +2,7 @@
 
     ChunkwiseError                 base: catch this to catch everything we raise
      ├── ServerError               the server reported an error inside the stream (its fault)
+     │    └── HTTPStatusError      ... or answered with an error status before any byte of it
      ├── IncompleteStreamError     the stream ended before every choice finished (its fault, or the network's)
      ├── MalformedChunkError       a payload that is not a valid chunk (its fault)
      └── AssemblerStateError       the assembler was used after it failed or closed (the caller's fault)
@@ -15,7 +16,7 @@ anything else would be a bug in chunkwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AssemblerStateError",
     "ChunkwiseError",
+    "HTTPStatusError",
     "IncompleteStreamError",
     "MalformedChunkError",
     "ServerError",
@@ -73,6 +75,33 @@ class ServerError(ChunkwiseError):
         self.code = code
         #: The server's status string (``"CANCELLED"``) when it sent one.
         self.status = status
+
+
+class HTTPStatusError(ServerError):
+    """The server answered with an error status (``chunkwise.http``), before any event.
+
+    ``status_code`` is the HTTP status; ``body`` the parsed JSON body, or its text; ``code``,
+    ``status`` and ``message`` come from the body (Gemini sends ``[{"error": {"code", "message",
+    "status"}}]``, OpenAI ``{"error": {"message", "type", "code"}}``), ``message`` falling back to the
+    body's text; ``headers`` are the response headers (lower-case names); ``retry_after`` is the
+    ``Retry-After`` header in seconds (from seconds or an HTTP date), else None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any,
+        code: Any = None,
+        status: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, body=body, code=code, status=status)
+        self.status_code = status_code
+        self.headers: dict[str, str] = dict(headers or {})
+        self.retry_after = retry_after
 
 
 class IncompleteStreamError(ChunkwiseError):
