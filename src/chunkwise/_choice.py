@@ -142,24 +142,9 @@ class ChoiceState:
 
     def apply(self, raw: dict[str, Any], out: list[Event] | None) -> None:
         """One entry of a chunk's ``choices``: its delta, logprobs, other fields, finish reason."""
-        finish = raw.get("finish_reason")
-        if self.finish_reason is not None and finish:
-            # The choice finished and this entry says so again. OpenRouter (Gemini 3 parallel calls)
-            # restates `finish_reason` on each chunk of its final burst, each bringing one more
-            # whole call: such calls are merged, complete on arrival (§11).
-            tools = self.tools
-            tools.reopened = []
-            try:
-                self._apply(raw, out)
-            finally:
-                reopened, tools.reopened = tools.reopened, None
-            if out is not None:
-                for call in reopened:
-                    out.append(tools.done(call))
+        if self.finish_reason is not None and raw.get("finish_reason") and self.tools.reopened is None:
+            self._apply_restated(raw, out)
             return
-        self._apply(raw, out)
-
-    def _apply(self, raw: dict[str, Any], out: list[Event] | None) -> None:
         delta = raw.get("delta")
         if delta:
             if type(delta) is not dict:
@@ -204,6 +189,20 @@ class ChoiceState:
             # `stop` after tool calls: kept as sent (§8).
             if self.finish_reason is None and finish:
                 self.finish(finish, out)
+
+    def _apply_restated(self, raw: dict[str, Any], out: list[Event] | None) -> None:
+        """The choice finished and this entry says so again. OpenRouter (Gemini 3 parallel calls)
+        restates `finish_reason` on each chunk of its final burst, each bringing one more whole
+        call: such calls are merged, complete on arrival (§11)."""
+        tools = self.tools
+        tools.reopened = []
+        try:
+            self.apply(raw, out)  # `reopened` is set: `apply` takes the entry itself this time
+        finally:
+            reopened, tools.reopened = tools.reopened, None
+        if out is not None:
+            for call in reopened:
+                out.append(tools.done(call))
 
     def late(self, what: str) -> None:
         """Refuse text, thinking, a call or audio for a finished choice (§11): it is not merged into
