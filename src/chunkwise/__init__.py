@@ -10,7 +10,7 @@ The core is sans-IO and needs only pydantic::
     completion = assembler.completion
 
 Optional integrations live in their own modules, which this package never imports:
-``chunkwise.strategies`` (hypothesis).
+``chunkwise.http`` (httpx) and ``chunkwise.strategies`` (hypothesis).
 """
 
 from ._assembler import State, StreamAssembler, assemble
