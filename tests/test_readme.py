@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import json
 import re
 from typing import Any
+
+import pytest
 
 import chunkwise
 
@@ -11,6 +16,12 @@ from helpers import FIXTURES, ROOT
 
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def block(marker: str) -> str:
+    """The one README code block that contains ``marker``."""
+    (found,) = [b for b in BLOCKS if marker in b]
+    return found
 
 
 class FakeResponse:
@@ -24,7 +35,7 @@ class FakeResponse:
 def test_the_loop_you_write(capsys: Any) -> None:
     """The ten-line loop: answer text printed as it arrives, the message ready for the next request."""
     namespace: dict[str, Any] = {"response": FakeResponse(), "next_messages": []}
-    exec(BLOCKS[0], namespace)
+    exec(block("assembler.feed_bytes(piece)"), namespace)
     out = capsys.readouterr().out
     assert out.endswith("so 2 is the only one. <3") and "<think>" not in out
     assert namespace["next_messages"] == [namespace["completion"].to_request_message()]
@@ -36,5 +47,40 @@ def test_the_strategies_example() -> None:
     namespace: dict[str, Any] = {
         "my_client": lambda pieces: chunkwise.assemble(pieces).model_dump(exclude_none=True)
     }
-    exec(BLOCKS[1], namespace)
+    exec(block("def test_my_client"), namespace)
     namespace["test_my_client"]()
+
+
+def test_the_http_client_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HTTP client example, sync and async, gives the documented Vertex stream's completion."""
+    import httpx
+
+    body = (FIXTURES / "vertex" / "thought-tag-marker-think.sse").read_bytes()
+    sent: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    transport = httpx.MockTransport(answer)
+
+    class Client(httpx.Client):  # the example's own `httpx.Client(...)`, served by the fixture
+        def __init__(self, **options: Any) -> None:
+            super().__init__(transport=transport, **options)
+
+    class AsyncClient(httpx.AsyncClient):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(transport=transport, **options)
+
+    monkeypatch.setattr(httpx, "Client", Client)
+    monkeypatch.setattr(httpx, "AsyncClient", AsyncClient)
+    namespace: dict[str, Any] = {
+        "messages": [{"role": "user", "content": "Is 2 the only even prime?"}],
+        "url": "http://vertex.test/v1/chat/completions",
+        "auth": {"authorization": "Bearer x"},
+    }
+    code = compile(block("stream_chat(client, url"), "<README>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    asyncio.run(eval(code, namespace))  # a coroutine: the example ends with `async with`
+    # The async example (the last) names no thought tag: its thinking stays in the content.
+    assert namespace["completion"] == chunkwise.assemble(body)
+    assert sent[0]["stream"] is True and len(sent) == 2
