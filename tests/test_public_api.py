@@ -55,6 +55,7 @@ def test_public_names_are_pinned() -> None:
             "UsageReported",
             "__version__",
             "assemble",
+            "split_responses",
         ]
     )
     for name in chunkwise.__all__:

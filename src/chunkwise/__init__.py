@@ -52,6 +52,7 @@ from ._models import (
     ToolCall,
     Usage,
 )
+from ._split import split_responses
 from ._sse import ServerSentEvent, SSEDecoder, StrayText
 
 __version__ = "0.1.0"
@@ -96,4 +97,5 @@ __all__ = [
     "UsageReported",
     "__version__",
     "assemble",
+    "split_responses",
 ]
