@@ -84,3 +84,15 @@ def test_the_http_client_example(monkeypatch: pytest.MonkeyPatch) -> None:
     # The async example (the last) names no thought tag: its thinking stays in the content.
     assert namespace["completion"] == chunkwise.assemble(body)
     assert sent[0]["stream"] is True and len(sent) == 2
+
+
+def test_the_replay_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ReplayTransport example: the openai SDK assembles the recording; the stall ends incomplete."""
+    monkeypatch.chdir(ROOT)
+    namespace: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}], "body": {"stream": True}}
+    with pytest.raises(chunkwise.IncompleteStreamError) as caught:
+        exec(block('ReplayTransport("fixtures'), namespace)
+    expected = chunkwise.assemble((FIXTURES / "vertex" / "parallel-tool-calls.sse").read_bytes())
+    # The SDK swallows `data: [DONE]`, so only `done_received` differs from the file's own assembly.
+    assert namespace["completion"].model_dump() == expected.model_dump()
+    assert type(caught.value.__cause__).__name__ == "ReadTimeout"

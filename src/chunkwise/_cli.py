@@ -1,4 +1,5 @@
-"""``chunkwise replay``: assemble a recorded SSE stream and show the result.
+"""``chunkwise replay``: assemble a recorded SSE stream and show the result (``chunkwise serve``,
+which plays recordings to any HTTP client, is ``_serve.serve``; this module only reads its options).
 
 Exit codes (also in the README and ``--help``):
 
@@ -38,11 +39,12 @@ the input, one flush per piece.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._assembler import StreamAssembler
 from ._errors import (
@@ -64,6 +66,9 @@ from ._output import (
     to_json,
     tolerate_unencodable,
 )
+
+if TYPE_CHECKING:
+    from ._serve import Fault, Pieces
 
 EXIT_OK = 0
 EXIT_OUTPUT = 1
@@ -167,7 +172,41 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--require-done", action="store_true", help="treat a stream without data: [DONE] as incomplete"
     )
+    serve = commands.add_parser(
+        "serve",
+        help="serve recordings over HTTP to any OpenAI-compatible client",
+        description=(
+            "Serve a recording (or a folder of .sse/.jsonl recordings) on POST /v1/chat/completions\n"
+            "and the Vertex AI chat paths, streamed with chunked transfer. The first line printed is\n"
+            "the base URL for OpenAI SDKs, then one line per request. Ctrl-C or SIGTERM stops it."
+        ),
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("path", help="a .sse/.jsonl recording, or a folder of them")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port (default: 0, any free port)")
+    serve.add_argument(
+        "--pieces", default="random", help="whole, lines, bytes, a size in bytes, or random (default)"
+    )
+    serve.add_argument("--seed", type=int, default=0, help="seed of the random piece sizes (default: 0)")
+    serve.add_argument(
+        "--delay-ms", type=float, default=0.0, metavar="MS", help="pause between two pieces, in milliseconds"
+    )
+    serve.add_argument(
+        "--fault", help="drop:AFTER, stall:SECONDS[:AFTER] or status:CODE[:BODY] (AFTER in bytes of the body)"
+    )
     return parser
+
+
+_SERVE_EPILOG = """\
+which recording: the x-chunkwise-fixture header, else the request's model, matched against the
+file names (vertex/parallel-tool-calls.sse, vertex/parallel-tool-calls, parallel-tool-calls), else
+the only one; otherwise a 404 whose JSON error names them. A request without "stream": true gets
+the assembled chat.completion as JSON.
+exit codes: 0 stopped by Ctrl-C or SIGTERM; 2 usage error, unreadable recordings, or the address
+cannot be used.
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,6 +236,11 @@ def _run(argv: list[str], out: Output) -> int:
         return _usage_error(exc, out, as_json=_asks_for_json(argv))
     except SystemExit as exc:  # --help has printed the help
         return exc.code if isinstance(exc.code, int) else EXIT_OK
+    if args.command == "serve":
+        try:
+            return _serve_command(args)
+        except _UsageError as exc:
+            return _usage_error(exc, out, as_json=False)
     if not (args.json or args.events):
         tolerate_unencodable(sys.stdout)
     try:
@@ -238,6 +282,64 @@ def _replay(args: argparse.Namespace, out: Output) -> int:
         if isinstance(error, kind):
             return code
     return EXIT_MALFORMED
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    from . import _serve  # loaded only to serve: `replay` needs none of http.server
+
+    try:
+        if not 0 <= args.port <= 65535:
+            raise ValueError(f"--port must be from 0 to 65535, not {args.port}")
+        if args.delay_ms < 0 or args.delay_ms != args.delay_ms:
+            raise ValueError(f"--delay-ms must be >= 0, not {args.delay_ms}")
+        options = _serve.Options(
+            pieces=_parse_pieces(args.pieces),
+            seed=args.seed,
+            delay=args.delay_ms / 1000,
+            fault=None if args.fault is None else _parse_fault(args.fault),
+        )
+        return _serve.serve(Path(args.path), args.host, args.port, options, sys.stdout)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from exc
+    except OSError as exc:
+        where = args.path if exc.filename else f"{args.host}:{args.port}"
+        raise _UsageError(f"cannot serve {where}: {reason(exc)}") from exc
+
+
+def _parse_pieces(text: str) -> Pieces:
+    """``--pieces``: a mode name or a size in bytes."""
+    from ._serve import PIECE_MODES
+
+    if text in PIECE_MODES:
+        return text  # type: ignore[return-value]
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise ValueError(f"--pieces must be one of {', '.join(PIECE_MODES)} or a size >= 1, not {text!r}")
+
+
+def _parse_fault(text: str) -> Fault:
+    """``--fault``: ``drop:AFTER``, ``stall:SECONDS[:AFTER]`` or ``status:CODE[:BODY]`` (BODY is
+    JSON when it parses as JSON, else text)."""
+    from ._serve import Drop, Stall, Status
+
+    kind, _, rest = text.partition(":")
+    try:
+        if kind == "drop" and rest.isdigit():
+            return Drop(after=int(rest))
+        if kind == "stall" and rest:
+            seconds, _, after = rest.partition(":")
+            return Stall(float(seconds), after=int(after) if after else 0)
+        if kind == "status" and rest:
+            code, _, body = rest.partition(":")
+            if not body:
+                return Status(int(code))
+            try:
+                return Status(int(code), json.loads(body))
+            except ValueError:
+                return Status(int(code), body)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--fault {text!r}: {exc}") from None
+    raise ValueError(f"--fault must be drop:AFTER, stall:SECONDS[:AFTER] or status:CODE[:BODY], not {text!r}")
 
 
 def _ignore(events: list[Event]) -> None:
