@@ -422,3 +422,162 @@ def test_any_hostile_body_gives_events_or_our_error_the_same_however_cut(
     assert outcome(cut_at(body, cuts)) == whole
     if len(body) < 400:
         assert outcome([body[i : i + 1] for i in range(len(body))]) == whole
+
+
+# ---------------------------------------------------------------- found by the hostile review
+
+
+def _c(delta: dict[str, Any], finish: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **fields}
+
+
+def test_a_late_chunk_merges_nothing_not_even_its_metadata() -> None:
+    """A chunk bringing content for a finished choice is refused whole: its signature, annotations and
+    envelope fields do not reach the finished answer (sent back, a foreign signature would be wrong)."""
+    assembler = StreamAssembler()
+    assembler.feed(_c({"content": "Hi", "extra_content": {"google": {"thought_signature": "FIRST"}}}, "stop"))
+    late = _c(
+        {
+            "annotations": [{"u": 2}],
+            "extra_content": {"google": {"thought_signature": "SECOND"}},
+            "content": "2nd",
+        },
+        x_groq={"id": "second"},
+    )
+    with pytest.raises(MalformedChunkError) as caught:
+        assembler.feed(late)
+    partial = caught.value.partial
+    assert partial is not None and partial.message.thought_signature == "FIRST"
+    assert partial.message.annotations is None and "x_groq" not in (partial.model_extra or {})
+
+
+def test_a_restated_finish_with_late_text_merges_no_call() -> None:
+    """An entry restating the finish that also brings text is refused before its call is merged: no
+    ToolCallStarted without its ToolCallDone."""
+    call = {"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}
+    assembler = StreamAssembler()
+    assembler.feed(_c({"tool_calls": [call]}, "tool_calls"))
+    second = {"index": 1, "id": "b", "function": {"name": "g", "arguments": "{}"}}
+    with pytest.raises(MalformedChunkError) as caught:
+        assembler.feed(_c({"tool_calls": [second], "content": "x"}, "tool_calls"))
+    assert caught.value.events == []
+    assert caught.value.partial is not None and len(caught.value.partial.message.tool_calls or []) == 1
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        # Gemini API: a whole second response in one chunk, under another finish reason.
+        _c(
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "", "function": {"name": "get_weather", "arguments": "{}"}}],
+            },
+            "tool_calls",
+        ),
+        _c({"tool_calls": [{"index": 0, "function": {"name": "late_name"}}]}),
+        _c({"tool_calls": [{"index": 0, "id": "late_id"}]}),
+        _c({"function_call": {"name": "late"}}),
+    ],
+)
+def test_names_ids_and_whole_calls_after_the_finish_are_refused(late: dict[str, Any]) -> None:
+    """A name, an id or a whole call for a finished choice is late data, never merged; the restated-finish
+    exception needs the same finish reason on a choice that already made calls."""
+    assembler = StreamAssembler()
+    assembler.feed(
+        _c({"content": "It is sunny.", "tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}, "stop")
+    )
+    with pytest.raises(MalformedChunkError, match="already finished"):
+        assembler.feed(late)
+
+
+class _Boom:
+    def __bool__(self) -> bool:
+        raise ValueError("no truth value")
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("no equality")
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _HashBoom:
+    def __hash__(self) -> int:
+        raise ValueError("no hash")
+
+
+@pytest.mark.parametrize(
+    "chunk_",
+    [
+        {"choices": _Boom()},
+        {"error": _Boom()},
+        {"id": _Boom()},
+        {"choices": [{"index": 0, "delta": _Boom()}]},
+        {"choices": [{"index": 0, "delta": {"audio": {"id": _Boom()}}}]},
+        {"choices": [{"index": 0, "delta": {"reasoning_details": [{"type": "t", "index": _HashBoom()}]}}]},
+    ],
+    ids=["choices", "error", "id", "delta", "audio id", "index whose hash raises"],
+)
+def test_a_callers_object_that_raises_when_read_is_a_malformed_chunk(chunk_: dict[str, Any]) -> None:
+    """A value whose truth test, equality or hash raises (a numpy array, say) fails as MalformedChunkError."""
+    assembler = StreamAssembler()
+    assembler.feed(_c({"content": "kept"}))
+    with pytest.raises(ChunkwiseError):
+        assembler.feed(chunk_)
+    assert assembler.state is chunkwise.State.FAILED
+
+
+def test_max_depth_is_capped_so_what_is_kept_stays_dumpable() -> None:
+    """max_depth above 200 is refused: pydantic cannot serialize what such a limit would accept."""
+    with pytest.raises(ValueError, match="at most 200"):
+        StreamAssembler(max_depth=300)
+    run([chunk(delta_choice(content="a", finish="stop"), x=nested(199))], max_depth=200)[0].model_dump_json()
+
+
+def test_a_half_surrogate_before_a_non_text_part_is_replaced_and_counted() -> None:
+    """A lone high surrogate that ends a text run cut by a non-text part becomes U+FFFD, counted."""
+    completion, events = run(
+        [
+            _c({"content": [{"type": "text", "text": "a\ud83d"}]}),
+            _c({"content": [{"type": "image"}, {"type": "text", "text": "b"}]}, "stop"),
+        ]
+    )
+    assert completion.message.content == [
+        {"type": "text", "text": "a\ufffd"},
+        {"type": "image"},
+        {"type": "text", "text": "b"},
+    ]
+    assert completion.replaced_characters == 1
+    assert "".join(e.delta for e in events if isinstance(e, chunkwise.ContentDelta)) == "a\ufffdb"
+
+
+def test_an_unclosed_flagged_thought_block_ends_where_the_flag_does() -> None:
+    """Gemini flags thinking; when the unflagged answer opens without `</thought>`, it is still answer."""
+    for tag in (None, "think"):
+        completion, _ = run(
+            [
+                _c({"content": "<thought>plan", "extra_content": {"google": {"thought": True}}}),
+                _c({"content": "The answer is 4."}, "stop"),
+            ],
+            thought_tag=tag,
+        )
+        assert (completion.message.reasoning_content, completion.message.content) == (
+            "plan",
+            "The answer is 4.",
+        )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"choices": [{"index": 0, "delta": {"content": "a"}, "message": {"content": "whole"}}]},
+        {"choices": [], "done_received": True},
+        _c({"annotations": {"not": "a list"}}),
+        _c({"tool_calls": [{"index": 0, "id": "c", "arguments_error": "x"}]}),
+    ],
+)
+def test_fields_named_like_the_results_own_are_refused_not_dropped(bad: dict[str, Any]) -> None:
+    """A server field named like one the result declares at that level would be dropped or overwrite ours:
+    it fails as malformed instead of vanishing."""
+    with pytest.raises(MalformedChunkError):
+        run([bad])

@@ -97,3 +97,20 @@ def test_memory_stays_near_the_size_of_the_answer() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 3 * len(answer) + 1_000_000, f"peak {peak} bytes for a {len(answer)}-character answer"
+
+
+def renamed_fragments(n: int) -> list[dict[str, Any]]:
+    """A call whose later fragments (index, no id) carry another name: each must not re-join the arguments."""
+    first = {"index": 0, "id": "c", "function": {"name": "f", "arguments": ""}}
+    chunks = [{"choices": [{"index": 0, "delta": {"tool_calls": [first]}}]}]
+    fragment = {"index": 0, "function": {"name": "g", "arguments": "x" * 60}}
+    chunks += [{"choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]}] * n
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    return chunks
+
+
+def test_renamed_fragments_stay_linear() -> None:
+    """Fragments naming another function (kept out of the name) cost the same each: 10x of them take ~10x."""
+    small, large = renamed_fragments(5_000), renamed_fragments(50_000)
+    ratio = best_time(lambda: chunkwise.assemble(large)) / best_time(lambda: chunkwise.assemble(small))
+    assert ratio < 30, f"50k/5k = {ratio:.1f}"

@@ -37,7 +37,7 @@ from ._errors import (
     ServerError,
 )
 from ._events import Event, ServerErrorReceived, StreamEnded, UsageReported
-from ._limits import Limits, keep, merge, small_int
+from ._limits import Limits, keep, merge, refuse_reserved, small_int
 from ._merge import copy_json
 from ._models import ChatCompletion
 from ._payloads import DONE, ErrorBody, Malformed, describe_error, read_data, read_object, read_stray
@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_LINE_LENGTH",
     "DEFAULT_MAX_TOOL_CALLS",
+    "MAX_DEPTH",
     "State",
     "StreamAssembler",
     "assemble",
@@ -58,10 +59,13 @@ __all__ = [
 #: Nesting of any value kept as it came (``extra_content``, unknown fields, content parts), counted
 #: from that value. Real chunks nest such values 3 or 4 deep; pydantic cannot dump past about 250.
 DEFAULT_MAX_DEPTH = 64
+#: The largest ``max_depth`` accepted: what is kept must stay dumpable.
+MAX_DEPTH = 200
 #: Choices per stream. OpenAI allows n <= 128; Gemini candidateCount <= 8.
 DEFAULT_MAX_CHOICES = 128
-#: Tool calls per choice. Parallel calls number in the tens in practice.
-DEFAULT_MAX_TOOL_CALLS = 1024
+#: Tool calls per choice. Parallel calls number in the tens in practice; each call costs about 2 KB
+#: (state and result), so a stream of empty fragments holds at most max_choices x this x 2 KB.
+DEFAULT_MAX_TOOL_CALLS = 256
 
 
 class State(enum.Enum):
@@ -87,6 +91,8 @@ _ENVELOPE_TYPES: dict[str, type] = {
 }
 # `obfuscation`: OpenAI's random padding on each stream event, not part of the answer (§10).
 _ENVELOPE_KNOWN = frozenset((*_ENVELOPE_TYPES, "choices", "usage", "error", "obfuscation"))
+# The result's own fields that no chunk sets under these names (see refuse_reserved).
+_ENVELOPE_RESERVED = frozenset(("done_received", "replaced_characters"))
 
 
 def _blank(value: object) -> bool:
@@ -137,9 +143,10 @@ class StreamAssembler:
         self._emit = emit_events
         self._max_line_length = _check_limit("max_line_length", max_line_length)
         self._max_choices = _check_limit("max_choices", max_choices)
-        self._limits = Limits(
-            _check_limit("max_depth", max_depth), _check_limit("max_tool_calls", max_tool_calls)
-        )
+        if _check_limit("max_depth", max_depth) > MAX_DEPTH:
+            # pydantic cannot serialize past about 250 levels, and the result nests values ~8 deep.
+            raise ValueError(f"max_depth must be at most {MAX_DEPTH}, not {max_depth}")
+        self._limits = Limits(max_depth, _check_limit("max_tool_calls", max_tool_calls))
         # Envelope fields still without a non-empty value: only these are looked at per chunk.
         self._unsettled: tuple[str, ...] = tuple(_ENVELOPE_TYPES)
         self._state = State.OPEN
@@ -147,6 +154,7 @@ class StreamAssembler:
         self._decoder: SSEDecoder | None = None
         self._position = 0  # payloads seen, 1-based in errors
         self._done = False
+        self._finished = False  # some choice has finished: entries are checked for late data
         self._envelope: dict[str, Any] = {}
         self._extra: dict[str, Any] = {}
         self._usage: dict[str, Any] | None = None
@@ -211,6 +219,10 @@ class StreamAssembler:
                 self._apply_reading(read_object(chunk), out, events)
         except (Malformed, RecursionError) as exc:
             self._fail_malformed(exc, chunk, events)
+        except ChunkwiseError:
+            raise  # already recorded by `_fail`
+        except Exception as exc:
+            self._fail_malformed(_raised_by_caller(exc), chunk, events)
         return events if self._emit else []
 
     def feed_bytes(self, data: bytes | bytearray | memoryview) -> list[Event]:
@@ -279,6 +291,10 @@ class StreamAssembler:
                     apply_chunk(item, None, scratch)
                 except (Malformed, RecursionError) as exc:
                     self._fail_malformed(exc, item, scratch)
+                except ChunkwiseError:
+                    raise
+                except Exception as exc:
+                    self._fail_malformed(_raised_by_caller(exc), item, scratch)
             elif isinstance(item, (bytes, bytearray, memoryview)):
                 self.feed_bytes(item)
             else:
@@ -349,6 +365,14 @@ class StreamAssembler:
         if self._done:
             # `[DONE]` ends the stream (§1); a chunk after it is never merged into the finished answer.
             raise Malformed("a chunk arrived after data: [DONE]")
+        choices = chunk.get("choices")
+        if choices and self._finished:
+            # Data for a finished choice is refused before anything of its chunk is merged (§11).
+            for raw in choices if type(choices) is list else ():
+                index = raw.get("index", 0) if type(raw) is dict else None
+                held = self._choices.get(index) if type(index) is int else None
+                if held is not None and held.finish_reason is not None:
+                    held.refuse_late(raw)
         if self._unsettled:
             envelope = self._envelope
             for key in self._unsettled:
@@ -358,9 +382,9 @@ class StreamAssembler:
                     self._apply_envelope(chunk)
                     break
         if not _ENVELOPE_KNOWN.issuperset(chunk):
+            refuse_reserved(chunk, _ENVELOPE_RESERVED, "chunk")
             merge(self._extra, {k: v for k, v in chunk.items() if k not in _ENVELOPE_KNOWN}, self._limits)
 
-        choices = chunk.get("choices")
         if choices:
             if type(choices) is not list:
                 raise Malformed("`choices` must be a list")
@@ -372,6 +396,8 @@ class StreamAssembler:
                 if choice is None:
                     choice = self._open_choice(index)
                 choice.apply(raw, out)
+                if choice.finish_reason is not None:
+                    self._finished = True
 
         usage = chunk.get("usage")
         if usage is not None:
@@ -466,6 +492,17 @@ class StreamAssembler:
             replaced=self._limits.tally.replaced,
             detach=detach,
         )
+
+
+def _raised_by_caller(exc: Exception) -> Malformed:
+    """A caller's object raised while it was read (its ``__bool__``, ``__eq__``, ``__hash__``,
+    ``__iter__``, a property: a numpy array in a chunk, a broken mapping). Only ``feed`` can meet
+    one; the bytes path reads JSON, whose values are plain. It is input that cannot be read."""
+    try:
+        detail = f"{type(exc).__name__}: {exc}"
+    except Exception:  # its __str__ raises too
+        detail = type(exc).__name__
+    return Malformed(f"reading the chunk raised {detail}")
 
 
 def _describe(raw: Any) -> str:

@@ -23,7 +23,7 @@ from ._events import (
     ToolCallStarted,
     arguments_delta,
 )
-from ._limits import Limits, merge, small_int, string_field
+from ._limits import Limits, merge, refuse_reserved, small_int, string_field
 from ._payloads import UNPARSED, Malformed, parse_arguments
 from ._text import BLOCK, Pieces
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Call", "Calls", "call_type", "has_signature"]
 
 _CALL_KNOWN = frozenset(("id", "index", "type", "function", "custom", "extra_content"))
+_CALL_RESERVED = frozenset(("arguments_error",))  # the result's own field (see refuse_reserved)
 _FUNCTION_KNOWN = frozenset(("name", "arguments"))
 _CUSTOM_KNOWN = frozenset(("name", "input"))
 
@@ -175,7 +176,7 @@ class Calls:
             call = self.by_index.get(index)
         else:
             call = self.last
-            if call is not None and name and call.name and call.args.value():
+            if call is not None and name and call.name and not call.args.empty():
                 # Gemini API: whole calls, one per fragment, with `"id": ""` and no index. A fragment
                 # that names a function after the last call already has its name and arguments is
                 # the next call; gluing it on would make one call of two.
@@ -219,7 +220,7 @@ class Calls:
             if name and name != call.name:
                 if call.name is None:
                     call.name = name
-                elif not call_id and not call.args.value():
+                elif not call_id and call.args.empty():
                     if self.choice.finish_reason is not None:
                         self.late("a tool-call name", call)
                     call.name += name
@@ -253,6 +254,7 @@ class Calls:
                 call.extra_content = {}
             merge(call.extra_content, extra_content, self.limits, whole=True)
         if not _CALL_KNOWN.issuperset(fragment):
+            refuse_reserved(fragment, _CALL_RESERVED, "tool_calls[]")
             if call.extra is None:
                 call.extra = {}
             merge(call.extra, {k: v for k, v in fragment.items() if k not in _CALL_KNOWN}, self.limits)

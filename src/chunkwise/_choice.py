@@ -74,7 +74,7 @@ from ._events import (
     reasoning_delta,
 )
 from ._fields import AudioOut, Logprobs, ReasoningDetails
-from ._limits import Limits, keep, merge, string_field
+from ._limits import Limits, keep, merge, refuse_reserved, string_field
 from ._payloads import Malformed
 from ._text import Pieces
 from ._thinking import TAG, THINKING, ThinkTagSplitter
@@ -82,6 +82,9 @@ from ._thinking import TAG, THINKING, ThinkTagSplitter
 __all__ = ["ChoiceState"]
 
 _CHOICE_KNOWN = frozenset(("index", "delta", "finish_reason", "logprobs", "obfuscation"))
+# Fields of the result's Choice and Message that no chunk sets under these names (see refuse_reserved).
+_CHOICE_RESERVED = frozenset(("message",))
+_DELTA_RESERVED = frozenset(("thinking_unterminated",))
 
 
 class ChoiceState:
@@ -142,7 +145,7 @@ class ChoiceState:
 
     def apply(self, raw: dict[str, Any], out: list[Event] | None) -> None:
         """One entry of a chunk's ``choices``: its delta, logprobs, other fields, finish reason."""
-        if self.finish_reason is not None and raw.get("finish_reason") and self.tools.reopened is None:
+        if self.finish_reason is not None and self.tools.reopened is None and self.refuse_late(raw):
             self._apply_restated(raw, out)
             return
         delta = raw.get("delta")
@@ -180,6 +183,7 @@ class ChoiceState:
                 self.logprobs = Logprobs()
             self.logprobs.apply(logprobs, self.limits)
         if not _CHOICE_KNOWN.issuperset(raw):
+            refuse_reserved(raw, _CHOICE_RESERVED, "choices[]")
             # Azure content_filter_results, OpenRouter native_finish_reason, Together seed, ...
             merge(self.extra, {k: v for k, v in raw.items() if k not in _CHOICE_KNOWN}, self.limits)
         finish = raw.get("finish_reason")
@@ -203,6 +207,45 @@ class ChoiceState:
         if out is not None:
             for call in reopened:
                 out.append(tools.done(call))
+
+    def refuse_late(self, raw: dict[str, Any]) -> bool:
+        """For a finished choice: raise (through ``late``) if this entry brings text, thinking, a
+        refusal, tokens, audio or a call, before anything of it is merged (§11). Metadata passes:
+        ``extra_content`` (Gemini's trailing signature), role, annotations, unknown fields, a call's
+        own metadata. An entry that restates the same finish of a choice that made calls may bring
+        new whole calls (OpenRouter; ``Calls`` checks each): returns whether this one does."""
+        restated = raw.get("finish_reason") == self.finish_reason and bool(self.tools.calls)
+        delta = raw.get("delta")
+        if Logprobs.brings_tokens(raw.get("logprobs")):
+            self.late("logprobs")
+        if type(delta) is not dict:
+            return restated
+        for key in ("content", "reasoning_content", "reasoning", "refusal", "function_call"):
+            if delta.get(key):
+                self.late(f"`{key}`")
+        if AudioOut.brings_media(delta.get("audio")):
+            self.late("audio")
+        if ReasoningDetails.thinking(delta.get("reasoning_details")):
+            self.late("thinking")
+        fragments = delta.get("tool_calls")
+        if restated or type(fragments) is not list:
+            return restated
+        tools = self.tools
+        for fragment in fragments:
+            if type(fragment) is not dict:
+                continue  # the apply reports the shape
+            body = fragment.get("function") or fragment.get("custom")
+            body = body if type(body) is dict else {}
+            if body.get("arguments") or body.get("input"):
+                self.late("tool-call arguments")
+            call_id, index = fragment.get("id"), fragment.get("index")
+            if call_id:
+                call = tools.by_id.get(call_id) if type(call_id) is str else None
+            else:
+                call = tools.by_index.get(index) if type(index) is int else tools.last
+            if call is None or (body.get("name") and body["name"] != call.name):
+                self.late("a tool call")
+        return restated
 
     def late(self, what: str) -> None:
         """Refuse text, thinking, a call or audio for a finished choice (§11): it is not merged into
@@ -284,7 +327,7 @@ class ChoiceState:
                 # `images`): each chunk brings new ones, so lists concatenate in arrival order.
                 # (Lists elsewhere, e.g. Perplexity's envelope `citations`, are restated state.)
                 items = keep(value, self.limits)
-                if key == "annotations":
+                if key == "annotations":  # a declared field of Message: never an extra
                     if self.annotations is None:
                         self.annotations = []
                     self.annotations.extend(items)
@@ -294,11 +337,14 @@ class ChoiceState:
                         held.extend(items)
                     else:
                         self.delta_extra[string_field(key, "delta key", self.limits)] = items
+            elif key == "annotations":
+                raise Malformed("`delta.annotations` must be a list")
             else:
                 if unknown is None:
                     unknown = {}
                 unknown[key] = value
         if unknown is not None:
+            refuse_reserved(unknown, _DELTA_RESERVED, "delta")
             merge(self.delta_extra, unknown, self.limits)
 
     # ---------------------------------------------------------------- text
@@ -331,6 +377,19 @@ class ChoiceState:
         flagged = self.flagged
         if thought and flagged is None:
             flagged = self.flagged = ThinkTagSplitter("thought")
+        if flagged is not None and not thought and (flagged.inside or flagged.held):
+            # Unflagged text after the flagged block: only its closing tag (whole, or its start cut
+            # across chunks) still belongs to the block. Anything else is answer, as the flag says:
+            # the block ends here, unclosed (what it held back was flagged text: thinking).
+            close = "</thought>"
+            pending = flagged.held + text
+            if not (pending.startswith(close) or close.startswith(pending)):
+                flagged.inside = False
+                held, flagged.held = flagged.held, ""
+                if held:
+                    self.add_reasoning(held, out)
+                self.add_tagged(text, out)
+                return
         if flagged is not None and (thought or flagged.inside or flagged.held):
             # Gemini API: flagged chunks are thinking, inside `<thought>...`; the `</thought>` opens
             # the first unflagged chunk. The flag is authoritative, so this block is split by its
@@ -411,11 +470,15 @@ class ChoiceState:
                 self.late("a content part")
                 if self.parts is None:
                     self.parts = []
-                self.close_text_run()
+                self.close_text_run(out)
                 self.parts.append(keep(part, self.limits))
 
-    def close_text_run(self) -> None:
+    def close_text_run(self, out: list[Event] | None) -> None:
+        """A part that is not text arrived: the text so far becomes a text part before it."""
         assert self.parts is not None
+        added = self.text.flush(self.limits.tally)  # half a surrogate pair cannot wait any longer
+        if out is not None and added:
+            out.append(content_delta(self.index, added))
         run = self.text.value()
         if run or self.run_extra:
             self.parts.append({"type": "text", "text": run, **(self.run_extra or {})})

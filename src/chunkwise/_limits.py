@@ -13,7 +13,7 @@ from ._merge import Unsafe, merge_into, safe_json
 from ._payloads import Malformed
 from ._text import Tally, clean
 
-__all__ = ["Limits", "keep", "merge", "small_int", "string_field"]
+__all__ = ["Limits", "keep", "merge", "refuse_reserved", "small_int", "string_field"]
 
 _INT64 = 2**63
 
@@ -39,6 +39,15 @@ def string_field(value: Any, field: str, limits: Limits) -> str:
     if type(value) is not str:
         raise Malformed(f"`{field}` must be a string, not {type(value).__name__}")
     return value if value.isascii() else clean(value, limits.tally)
+
+
+def refuse_reserved(mapping: dict[str, Any], reserved: frozenset[str], where: str) -> None:
+    """Refuse a server field named like a field the result itself declares at that level (a
+    choice-level ``message``, an envelope ``done_received``): kept, it would be dropped or would
+    overwrite ours in the dump; the rule is that nothing a server sends is lost silently."""
+    clash = reserved.intersection(mapping)
+    if clash:
+        raise Malformed(f"`{where}.{min(clash)}` is a name the result reserves for its own field")
 
 
 def keep(value: Any, limits: Limits) -> Any:

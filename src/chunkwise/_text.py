@@ -94,6 +94,11 @@ class Pieces:
         self.pieces.append(_REPLACEMENT)
         return _REPLACEMENT
 
+    def empty(self) -> bool:
+        """Whether nothing has been added yet: without joining anything (a join per fragment would
+        make a long stream quadratic)."""
+        return not self.pieces and not self.blocks and not self.high
+
     def compact(self) -> None:
         self.blocks.append("".join(self.pieces))
         self.pieces = []
