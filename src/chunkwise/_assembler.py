@@ -40,7 +40,17 @@ from ._events import Event, ServerErrorReceived, StreamEnded, UsageReported
 from ._limits import Limits, keep, merge, refuse_reserved, small_int
 from ._merge import copy_json
 from ._models import ChatCompletion
-from ._payloads import DONE, ErrorBody, Malformed, describe_error, read_data, read_object, read_stray
+from ._payloads import (
+    DONE,
+    ErrorBody,
+    Malformed,
+    describe_error,
+    describe_input,
+    raised_by_caller,
+    read_data,
+    read_object,
+    read_stray,
+)
 from ._payloads import fast_loads as _fast_loads
 from ._sse import DEFAULT_MAX_LINE_LENGTH, DecodeFault, SSEDecoder, StrayText
 from ._text import clean
@@ -222,7 +232,7 @@ class StreamAssembler:
         except ChunkwiseError:
             raise  # already recorded by `_fail`
         except Exception as exc:
-            self._fail_malformed(_raised_by_caller(exc), chunk, events)
+            self._fail_malformed(raised_by_caller(exc), chunk, events)
         return events if self._emit else []
 
     def feed_bytes(self, data: bytes | bytearray | memoryview) -> list[Event]:
@@ -238,7 +248,7 @@ class StreamAssembler:
                 MalformedChunkError(
                     f"feed_bytes() takes bytes, not {type(data).__name__}",
                     position=self._position + 1,
-                    raw=_describe(data),
+                    raw=describe_input(data),
                 ),
                 events,
             )
@@ -294,7 +304,7 @@ class StreamAssembler:
                 except ChunkwiseError:
                     raise
                 except Exception as exc:
-                    self._fail_malformed(_raised_by_caller(exc), item, scratch)
+                    self._fail_malformed(raised_by_caller(exc), item, scratch)
             elif isinstance(item, (bytes, bytearray, memoryview)):
                 self.feed_bytes(item)
             else:
@@ -457,7 +467,7 @@ class StreamAssembler:
             MalformedChunkError(
                 f"malformed chunk #{self._position}: {message}",
                 position=self._position,
-                raw=_describe(raw),
+                raw=describe_input(raw),
                 offset=offset,
             ),
             events,
@@ -467,7 +477,7 @@ class StreamAssembler:
         try:
             body = keep(body, self._limits)
         except Malformed as exc:  # a caller's error object we cannot keep as JSON: keep its text
-            body = f"{_describe(body)} ({exc})"
+            body = f"{describe_input(body)} ({exc})"
         code, status, message = describe_error(body)
         events.append(ServerErrorReceived(body=body, code=code, message=message))
         text = "server error"
@@ -492,33 +502,6 @@ class StreamAssembler:
             replaced=self._limits.tally.replaced,
             detach=detach,
         )
-
-
-def _raised_by_caller(exc: Exception) -> Malformed:
-    """A caller's object raised while it was read (its ``__bool__``, ``__eq__``, ``__hash__``,
-    ``__iter__``, a property: a numpy array in a chunk, a broken mapping). Only ``feed`` can meet
-    one; the bytes path reads JSON, whose values are plain. It is input that cannot be read."""
-    try:
-        detail = f"{type(exc).__name__}: {exc}"
-    except Exception:  # its __str__ raises too
-        detail = type(exc).__name__
-    return Malformed(f"reading the chunk raised {detail}")
-
-
-def _describe(raw: Any) -> str:
-    """The raw input of an error, as valid text (at most 8000 characters of a large one)."""
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        text = bytes(raw[:8000]).decode("utf-8", "replace")
-    elif isinstance(raw, str):
-        text = raw
-    else:
-        try:
-            text = repr(raw)
-        except Exception:  # a caller's object whose repr fails or recurses: name it instead
-            text = f"<a {type(raw).__name__} that cannot be shown>"
-    if len(text) > 8000:
-        text = text[:8000] + f"... ({len(text)} characters)"
-    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 def assemble(

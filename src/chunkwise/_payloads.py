@@ -33,10 +33,12 @@ __all__ = [
     "ErrorBody",
     "Malformed",
     "describe_error",
+    "describe_input",
     "fast_loads",
     "is_error_body",
     "loads",
     "parse_arguments",
+    "raised_by_caller",
     "read_data",
     "read_object",
     "read_stray",
@@ -232,3 +234,30 @@ def describe_error(body: Any) -> tuple[int | str | None, str | None, str]:
     if type(error) is str:
         return None, None, error.strip()[:500] or "(empty error)"
     return None, None, json.dumps(error)[:500]
+
+
+def raised_by_caller(exc: Exception) -> Malformed:
+    """A caller's object raised while it was read (its ``__bool__``, ``__eq__``, ``__hash__``,
+    ``__iter__``, a property: a numpy array in a chunk, a broken mapping). Only ``feed`` can meet
+    one; the bytes path reads JSON, whose values are plain. It is input that cannot be read."""
+    try:
+        detail = f"{type(exc).__name__}: {exc}"
+    except Exception:  # its __str__ raises too
+        detail = type(exc).__name__
+    return Malformed(f"reading the chunk raised {detail}")
+
+
+def describe_input(raw: Any) -> str:
+    """The raw input of an error, as valid text (at most 8000 characters of a large one)."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        text = bytes(raw[:8000]).decode("utf-8", "replace")
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = repr(raw)
+        except Exception:  # a caller's object whose repr fails or recurses: name it instead
+            text = f"<a {type(raw).__name__} that cannot be shown>"
+    if len(text) > 8000:
+        text = text[:8000] + f"... ({len(text)} characters)"
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
