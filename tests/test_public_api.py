@@ -55,6 +55,7 @@ def test_public_names_are_pinned() -> None:
             "UsageReported",
             "__version__",
             "assemble",
+            "replay_file",
             "split_responses",
         ]
     )

@@ -6,6 +6,7 @@ import ast
 import asyncio
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,3 +97,12 @@ def test_the_replay_example(monkeypatch: pytest.MonkeyPatch) -> None:
     # The SDK swallows `data: [DONE]`, so only `done_received` differs from the file's own assembly.
     assert namespace["completion"].model_dump() == expected.model_dump()
     assert type(caught.value.__cause__).__name__ == "ReadTimeout"
+
+
+def test_the_archive_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The archive example replays every fixture on a process pool; the failing fixtures are the failures."""
+    monkeypatch.chdir(ROOT)
+    namespace: dict[str, Any] = {}
+    exec(block("ProcessPoolExecutor"), namespace)
+    failed = {Path(r["file"]).parent.name for r in namespace["failed"]}
+    assert failed == {"failures"} and len(namespace["results"]) == len(list(FIXTURES.rglob("*.sse")))

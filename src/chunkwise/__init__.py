@@ -13,6 +13,7 @@ Optional integrations live in their own modules, which this package never import
 ``chunkwise.http`` (httpx) and ``chunkwise.strategies`` (hypothesis).
 """
 
+from ._archive import replay_file
 from ._assembler import State, StreamAssembler, assemble
 from ._errors import (
     AssemblerStateError,
@@ -97,5 +98,6 @@ __all__ = [
     "UsageReported",
     "__version__",
     "assemble",
+    "replay_file",
     "split_responses",
 ]

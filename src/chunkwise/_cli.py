@@ -1,5 +1,11 @@
 """``chunkwise replay``: assemble a recorded SSE stream and show the result (``chunkwise serve``,
-which plays recordings to any HTTP client, is ``_serve.serve``; this module only reads its options).
+which plays recordings to any HTTP client, is ``_serve.serve``, and ``chunkwise record``, which
+captures a live stream, is ``_record``; this module only reads their options).
+
+``replay`` over several files or folders, or with ``--jsonl`` or ``-j``, reports every response of
+every file (a file may hold several back to back: ``split_responses``), one line each, in file
+order whatever the number of workers (``_archive``). Its exit code is 0 when every response
+completed, else that of the worst failure: 2 (a file could not be read), then 5, 4, 3.
 
 Exit codes (also in the README and ``--help``):
 
@@ -97,6 +103,8 @@ exit codes: 0 complete; 1 the output could not be written; 2 usage error or unre
 3 server error in the stream; 4 incomplete stream; 5 malformed stream; 130 interrupted.
 On a failed stream the partial result is still printed on stdout and a one-line reason on stderr.
 With --json, stdout holds exactly one JSON object, also for usage errors (exit 2).
+Several files or folders (or --jsonl, -j): one line per response, in file order; the exit code is
+0 when every response completed, else the worst failure's: 2 unreadable file, then 5, 4, 3.
 """
 
 
@@ -156,8 +164,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "file",
-        nargs="?",
-        help="the SSE file to replay ('-' for stdin); default: a bundled Vertex parallel tool-call stream",
+        nargs="*",
+        help=(
+            "the SSE file to replay ('-' for stdin); default: a bundled Vertex parallel tool-call stream."
+            " Several files or folders (every *.sse below them): one result per response"
+        ),
     )
     mode = replay.add_mutually_exclusive_group()
     mode.add_argument(
@@ -165,6 +176,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     mode.add_argument(
         "--events", action="store_true", help="print the events, one JSON object per line, as they happen"
+    )
+    mode.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="one JSON line per response of every file: file, response, outcome, completion or error",
+    )
+    replay.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="replay the files on N worker processes (0: one per core; default 1)",
     )
     replay.add_argument(
         "--thought-tag", metavar="TAG", help="split <TAG>...</TAG> thinking out of the content (e.g. think)"
@@ -196,7 +219,49 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--fault", help="drop:AFTER, stall:SECONDS[:AFTER] or status:CODE[:BODY] (AFTER in bytes of the body)"
     )
+    record = commands.add_parser(
+        "record",
+        help="record a live stream to a .sse file, credentials left out",
+        description=(
+            "POST a request body to a live endpoint, write the response bytes exactly as received to\n"
+            "OUT and a sidecar OUT.meta.json (request body, status, headers, timing), and show the\n"
+            "stream on stderr as it arrives. Credentials are never written to any file."
+        ),
+        epilog=_RECORD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    record.add_argument("url", help="the chat completions URL to POST to")
+    record.add_argument("--body", required=True, metavar="FILE", help="the JSON request body ('-' for stdin)")
+    record.add_argument("-o", "--output", required=True, metavar="OUT", help="the .sse file to write")
+    record.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a request header (repeat for more)",
+    )
+    token = record.add_mutually_exclusive_group()
+    token.add_argument("--token-env", metavar="VAR", help="send 'Authorization: Bearer $VAR'")
+    token.add_argument(
+        "--token-command",
+        metavar="CMD",
+        help="send the bearer token CMD prints (e.g. 'gcloud auth print-access-token')",
+    )
+    record.add_argument(
+        "--timeout", type=float, default=600.0, metavar="SECONDS", help="read timeout (default: 600)"
+    )
     return parser
+
+
+_RECORD_EPILOG = """\
+never written to any file: the Authorization, Proxy-Authorization, x-goog-api-key, api-key,
+x-api-key, Cookie and Set-Cookie headers, key=/api_key=/access_token=/token= in the URL, and the
+token itself wherever it appears.
+exit codes: 0 recorded and the stream completed; 2 usage error, unreadable body, token not
+available, or the endpoint cannot be reached; 3 an HTTP error status or a server error in the
+stream; 4 the stream ended before it was complete; 5 the stream is malformed; 1 OUT cannot be written.
+"""
 
 
 _SERVE_EPILOG = """\
@@ -231,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: list[str], out: Output) -> int:
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_args(_json_first(argv))
     except _UsageError as exc:
         return _usage_error(exc, out, as_json=_asks_for_json(argv))
     except SystemExit as exc:  # --help has printed the help
@@ -241,9 +306,17 @@ def _run(argv: list[str], out: Output) -> int:
             return _serve_command(args)
         except _UsageError as exc:
             return _usage_error(exc, out, as_json=False)
+    if args.command == "record":
+        try:
+            return _record_command(args)
+        except _UsageError as exc:
+            return _usage_error(exc, out, as_json=False)
     if not (args.json or args.events):
         tolerate_unencodable(sys.stdout)
     try:
+        if _is_archive(args):
+            return _replay_archive(args, out)
+        args.file = args.file[0] if args.file else None
         return _replay(args, out)
     except _UsageError as exc:
         return _usage_error(exc, out, as_json=args.json)
@@ -282,6 +355,86 @@ def _replay(args: argparse.Namespace, out: Output) -> int:
         if isinstance(error, kind):
             return code
     return EXIT_MALFORMED
+
+
+def _is_archive(args: argparse.Namespace) -> bool:
+    """Several responses to report: ``--jsonl``, ``-j``, several paths, or one folder to read as a
+    folder (``--json`` and ``--events`` show one stream: a folder given to them is an unreadable file)."""
+    files: list[str] = args.file
+    if args.jsonl or args.jobs is not None or len(files) > 1:
+        return True
+    return len(files) == 1 and not (args.json or args.events) and Path(files[0]).is_dir()
+
+
+def _replay_archive(args: argparse.Namespace, out: Output) -> int:
+    """``replay`` over files and folders: every response of every file, in order (``_archive``)."""
+    from . import _archive
+
+    if args.json or args.events:
+        raise _UsageError("--json and --events show one stream; use --jsonl for several files")
+    if "-" in args.file:
+        raise _UsageError("stdin ('-') is one stream: replay it alone, without --jsonl or -j")
+    jobs = 1 if args.jobs is None else args.jobs
+    if jobs < 0:
+        raise _UsageError(f"-j must be >= 0, not {jobs}")
+    try:
+        StreamAssembler(thought_tag=args.thought_tag)  # the option is checked once, here
+        files = _archive.expand(args.file)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from exc
+    except OSError as exc:
+        raise _UsageError(f"cannot read {exc.filename}: {reason(exc)}") from exc
+    if not args.file:
+        raise _UsageError("--jsonl and -j replay FILE or folder arguments; none was given")
+    if not files:
+        raise _UsageError(f"no .sse files in {', '.join(args.file)}")
+    progress = (
+        _archive.Progress(sys.stderr, len(files)) if _archive.wants_progress(sys.stderr, len(files)) else None
+    )
+    outcomes: list[str] = []
+    try:
+        for records in _archive.replay_files(
+            files,
+            jobs=jobs or _archive.default_jobs(),
+            thought_tag=args.thought_tag,
+            require_done=args.require_done,
+        ):
+            for record in records:
+                outcomes.append(record["outcome"])
+                if args.jsonl:
+                    out.json(to_json(record, ascii_only=out.ascii_only) + "\n")
+                else:
+                    out.write(_summary(record) + "\n")
+            out.flush()
+            if progress is not None:
+                progress.step(records)
+    finally:
+        if progress is not None:
+            progress.close()
+    code = _archive.exit_code(outcomes)
+    if code:
+        failed = sum(outcome != _archive.COMPLETE for outcome in outcomes)
+        _say(f"{failed} of {len(outcomes)} responses did not complete")
+    return code
+
+
+def _summary(record: dict[str, Any]) -> str:
+    """One readable line per response: file, number, outcome (and the reason when it failed)."""
+    line = f"{record['file']} #{record['response']}: {record['outcome']}"
+    if "error" in record:
+        line += " (" + " ".join(str(record["error"]).splitlines()) + ")"
+    return line
+
+
+def _record_command(args: argparse.Namespace) -> int:
+    try:
+        from . import _record  # needs httpx (the `http` extra); `replay` and `serve` do not
+    except ImportError as exc:
+        raise _UsageError(f"chunkwise record needs httpx: pip install 'chunkwise[http]' ({exc})") from exc
+    try:
+        return _record.record_command(args, sys.stderr)
+    except _record.RecordUsageError as exc:
+        raise _UsageError(str(exc)) from exc
 
 
 def _serve_command(args: argparse.Namespace) -> int:
@@ -357,6 +510,17 @@ def _usage_error(exc: _UsageError, out: Output, *, as_json: bool) -> int:
     else:
         _say(exc.message)
     return EXIT_USAGE
+
+
+def _json_first(argv: list[str]) -> list[str]:
+    """``--j``, ``--js`` and ``--jso`` keep meaning ``--json``, as before ``--jsonl`` and ``--jobs``
+    made them ambiguous to argparse (scripts written then must not break)."""
+    out: list[str] = []
+    for number, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[number:]
+        out.append("--json" if arg in ("--j", "--js", "--jso") else arg)
+    return out
 
 
 def _asks_for_json(argv: list[str]) -> bool:
