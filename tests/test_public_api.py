@@ -35,6 +35,7 @@ def test_public_names_are_pinned() -> None:
             "IncompleteStreamError",
             "MalformedChunkError",
             "Message",
+            "OutputParseError",
             "ReasoningDelta",
             "ReasoningDone",
             "RefusalDelta",
@@ -55,6 +56,7 @@ def test_public_names_are_pinned() -> None:
             "UsageReported",
             "__version__",
             "assemble",
+            "parse_completion",
             "replay_file",
             "split_responses",
         ]
@@ -81,6 +83,7 @@ def test_one_exception_tree() -> None:
         chunkwise.IncompleteStreamError,
         chunkwise.MalformedChunkError,
         chunkwise.AssemblerStateError,
+        chunkwise.OutputParseError,
     ):
         assert issubclass(error, chunkwise.ChunkwiseError)
 

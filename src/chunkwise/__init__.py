@@ -9,18 +9,22 @@ The core is sans-IO and needs only pydantic::
     assembler.close()
     completion = assembler.completion
 
+A non-streaming answer goes through the same rules: ``chunkwise.parse_completion(body)``.
+
 Optional integrations live in their own modules, which this package never imports:
 ``chunkwise.http`` (httpx) and ``chunkwise.strategies`` (hypothesis).
 """
 
 from ._archive import replay_file
 from ._assembler import State, StreamAssembler, assemble
+from ._complete import parse_completion
 from ._errors import (
     AssemblerStateError,
     ChunkwiseError,
     HTTPStatusError,
     IncompleteStreamError,
     MalformedChunkError,
+    OutputParseError,
     ServerError,
 )
 from ._events import (
@@ -78,6 +82,7 @@ __all__ = [
     "IncompleteStreamError",
     "MalformedChunkError",
     "Message",
+    "OutputParseError",
     "ReasoningDelta",
     "ReasoningDone",
     "RefusalDelta",
@@ -98,6 +103,7 @@ __all__ = [
     "UsageReported",
     "__version__",
     "assemble",
+    "parse_completion",
     "replay_file",
     "split_responses",
 ]

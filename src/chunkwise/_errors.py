@@ -5,7 +5,8 @@
      │    └── HTTPStatusError      ... or answered with an error status before any byte of it
      ├── IncompleteStreamError     the stream ended before every choice finished (its fault, or the network's)
      ├── MalformedChunkError       a payload that is not a valid chunk (its fault)
-     └── AssemblerStateError       the assembler was used after it failed or closed (the caller's fault)
+     ├── AssemblerStateError       the assembler was used after it failed or closed (the caller's fault)
+     └── OutputParseError          a finished answer is not the structured output asked for (the model's)
 
 Every error raised while a stream is being assembled carries what was received so far:
 ``partial`` is the completion assembled up to the failure (a ``ChatCompletion``), and ``events``
@@ -17,7 +18,7 @@ anything else would be a bug in chunkwise.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from ._events import Event
@@ -29,6 +30,7 @@ __all__ = [
     "HTTPStatusError",
     "IncompleteStreamError",
     "MalformedChunkError",
+    "OutputParseError",
     "ServerError",
 ]
 
@@ -167,3 +169,39 @@ class AssemblerStateError(ChunkwiseError):
     ) -> None:
         super().__init__(message, partial=partial)
         self.cause = cause
+
+
+class OutputParseError(ChunkwiseError):
+    """``Message.parse`` / ``ToolCall.parse_arguments`` could not give the model asked for.
+
+    ``reason`` says why, most telling first:
+
+    * ``"refusal"``: the model refused (``refusal`` holds its text); there is no answer to parse.
+    * ``"length"`` / ``"content_filter"``: the answer was cut by that ``finish_reason``, so its JSON
+      is incomplete or withheld even where it happens to parse (openai-python raises
+      ``LengthFinishReasonError`` / ``ContentFilterFinishReasonError`` for the same two).
+    * ``"empty"``: there is no text to parse (no content, or a custom call's free-form input).
+    * ``"invalid"``: the text is not JSON, or not valid for the model; ``validation_error`` is
+      pydantic's ``ValidationError`` (``.errors()`` lists each failure).
+
+    ``text`` is what was parsed (the content or the arguments), when there was any; ``partial`` is
+    None: the answer itself is whole.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: Literal["refusal", "length", "content_filter", "empty", "invalid"],
+        text: str | None = None,
+        finish_reason: str | None = None,
+        refusal: str | None = None,
+        validation_error: Exception | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.text = text
+        self.finish_reason = finish_reason
+        self.refusal = refusal
+        #: pydantic's ``ValidationError`` when ``reason`` is ``"invalid"``.
+        self.validation_error = validation_error

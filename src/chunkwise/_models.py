@@ -16,12 +16,14 @@ The assembler builds these from values it has already checked, once, at the end 
 
 from __future__ import annotations
 
+import builtins
 import copy
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._payloads import parse_arguments
+from ._errors import OutputParseError
+from ._payloads import parse_arguments as _read_arguments
 
 __all__ = [
     "Audio",
@@ -34,6 +36,10 @@ __all__ = [
     "ToolCall",
     "Usage",
 ]
+
+
+#: The caller's structured-output model (``Message.parse``, ``ToolCall.parse_arguments``).
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Model(BaseModel):
@@ -73,12 +79,30 @@ class ToolCall(_Model):
         or the call is a custom one."""
         if self.arguments_error is not None or self.function is None:
             return None
-        return parse_arguments(self.function.arguments)[0]
+        return _read_arguments(self.function.arguments)[0]
 
     @property
     def thought_signature(self) -> str | None:
         """Gemini's thought signature for this call (``extra_content.google``, or ``.vertex``)."""
         return _thought_signature(self.extra_content)
+
+    # `builtins.type`: the field `type` shadows it in this class.
+    def parse_arguments(self, model: builtins.type[M], *, finish_reason: str | None = None) -> M:
+        """The arguments validated as ``model`` (a pydantic model class).
+
+        A call does not know how its choice ended: pass ``finish_reason=choice.finish_reason`` so
+        arguments cut by ``length`` or ``content_filter`` are named as cut, not as invalid JSON.
+        Raises ``OutputParseError`` (``reason``: ``length``, ``content_filter``, ``empty`` for a
+        custom call, ``invalid`` with pydantic's ``validation_error``).
+        """
+        _check_finish(finish_reason, "the call's arguments")
+        if self.function is None:
+            raise OutputParseError(
+                "a custom tool call has free-form input, not JSON arguments",
+                reason="empty",
+                finish_reason=finish_reason,
+            )
+        return _validate(model, self.function.arguments, finish_reason, "the call's arguments")
 
 
 class Audio(_Model):
@@ -112,6 +136,37 @@ class Message(_Model):
     def thought_signature(self) -> str | None:
         """Message-level thought signature (Gemini signs text answers here)."""
         return _thought_signature(self.extra_content)
+
+    def parse(self, model: type[M], *, finish_reason: str | None = None) -> M:
+        """The content validated as ``model`` (a pydantic model class), for structured output
+        (``response_format``).
+
+        A message does not know how its choice ended: pass ``finish_reason=choice.finish_reason``
+        so an answer cut by ``length`` or ``content_filter`` is named as cut, not as invalid JSON.
+        Content sent as parts is parsed as its text parts joined. Raises ``OutputParseError``
+        (``reason``: ``refusal``, ``length``, ``content_filter``, ``empty``, or ``invalid`` with
+        pydantic's ``validation_error``).
+        """
+        if self.refusal:
+            raise OutputParseError(
+                f"the model refused: {self.refusal[:200]}",
+                reason="refusal",
+                refusal=self.refusal,
+                finish_reason=finish_reason,
+            )
+        _check_finish(finish_reason, "the answer")
+        content = self.content
+        if isinstance(content, list):
+            content = "".join(
+                part["text"]
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+            )
+        if not content:
+            raise OutputParseError(
+                "the message has no content to parse", reason="empty", finish_reason=finish_reason
+            )
+        return _validate(model, content, finish_reason, "the answer")
 
     def to_request_message(self) -> dict[str, Any]:
         """This message as the assistant message of the next request.
@@ -161,6 +216,10 @@ class Choice(_Model):
     finish_reason: str | None = None
     logprobs: ChoiceLogprobs | None = None
 
+    def parse(self, model: type[M]) -> M:
+        """``message.parse`` with this choice's finish reason, so a cut answer is reported as cut."""
+        return self.message.parse(model, finish_reason=self.finish_reason)
+
 
 class Usage(_Model):
     """Token counts exactly as the server reported them (never summed, never estimated)."""
@@ -193,6 +252,29 @@ class ChatCompletion(_Model):
     def to_request_message(self, choice: int = 0) -> dict[str, Any]:
         """The message of the choice at list position ``choice``, ready to send back."""
         return self.choices[choice].message.to_request_message()
+
+
+def _check_finish(finish_reason: str | None, what: str) -> None:
+    """``length`` and ``content_filter`` cut the output: whatever it is, it is not the whole answer."""
+    for cut in ("length", "content_filter"):
+        if finish_reason == cut:
+            raise OutputParseError(
+                f"{what} was cut short (finish_reason {cut!r})", reason=cut, finish_reason=cut
+            )
+
+
+def _validate(model: type[M], text: str, finish_reason: str | None, what: str) -> M:
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        raise OutputParseError(
+            f"{what} is not a valid {model.__name__}: {exc.error_count()} error(s), first: "
+            f"{exc.errors()[0]['msg']}",
+            reason="invalid",
+            text=text,
+            finish_reason=finish_reason,
+            validation_error=exc,
+        ) from exc
 
 
 def _thought_signature(extra: dict[str, Any] | None) -> str | None:

@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ._assembler import DEFAULT_MAX_LINE_LENGTH, State, StreamAssembler
+from ._complete import completion_chunks as _completion_chunks
 from ._errors import (
     AssemblerStateError,
     ChunkwiseError,
@@ -376,37 +377,6 @@ def _not_a_stream(message: str, body: bytes, assembler: StreamAssembler) -> Malf
         raw=body[:_RAW_LIMIT].decode("utf-8", "replace"),
         partial=assembler.snapshot,
     )
-
-
-def _completion_chunks(completion: dict[str, Any]) -> list[dict[str, Any]]:
-    """A whole ``chat.completion`` as the chunks a stream of it would be: one per choice, whose
-    delta is the message (each tool call given its ``index``), usage on the last.
-
-    Every other field (the envelope, ``system_fingerprint``, Azure's filter results, the message's
-    ``reasoning_content``) rides along unchanged, so the assembler applies its usual rules to them.
-    """
-    envelope = {k: v for k, v in completion.items() if k not in ("choices", "usage")}
-    envelope["object"] = "chat.completion.chunk"
-    chunks = []
-    for choice in completion["choices"]:
-        entry = dict(choice) if type(choice) is dict else choice
-        if type(entry) is dict:
-            message = entry.pop("message", None)
-            delta = dict(message) if type(message) is dict else message
-            if type(delta) is dict and type(delta.get("tool_calls")) is list:
-                delta["tool_calls"] = [
-                    {**call, "index": i} if type(call) is dict else call
-                    for i, call in enumerate(delta["tool_calls"])
-                ]
-            entry["delta"] = delta
-        chunks.append({**envelope, "choices": [entry]})
-    usage = completion.get("usage")
-    if usage is not None:
-        if chunks:
-            chunks[-1]["usage"] = usage
-        else:
-            chunks.append({**envelope, "choices": [], "usage": usage})
-    return chunks or [{**envelope, "choices": []}]
 
 
 def _status_error(status_code: int, headers: Mapping[str, str], body: bytes) -> HTTPStatusError:
