@@ -88,13 +88,23 @@ def test_several_responses_in_one_file_are_numbered(tmp_path: Path) -> None:
     assert code == 4 and err == "chunkwise: 1 of 2 responses did not complete\n"
 
 
-def test_folders_expand_to_every_sse_file_sorted(tmp_path: Path) -> None:
-    """A folder stands for every *.sse below it, sorted by path; files are kept as given, in order."""
+def test_folders_expand_to_every_recording_sorted(tmp_path: Path) -> None:
+    """A folder stands for every *.sse and *.jsonl below it, sorted by path; files are kept as given."""
     for name in ["b/z.sse", "a.sse", "b/a.sse", "notes.txt", "c.jsonl"]:
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     got = expand([str(tmp_path), str(tmp_path / "c.jsonl")])
-    assert got == [str(tmp_path / n) for n in ["a.sse", "b/a.sse", "b/z.sse", "c.jsonl"]]
+    assert got == [str(tmp_path / n) for n in ["a.sse", "b/a.sse", "b/z.sse", "c.jsonl", "c.jsonl"]]
+
+
+def test_jsonl_recordings_replay_like_their_sse(tmp_path: Path) -> None:
+    """A .jsonl recording (one payload per line) replays to what the same stream as SSE gives."""
+    body = (FIXTURES / "vertex" / "parallel-tool-calls.sse").read_bytes()
+    payloads = [line[6:] for line in body.split(b"\n") if line.startswith(b"data: ")]
+    (tmp_path / "r.jsonl").write_bytes(b"\n".join(payloads) + b"\n")
+    (record,) = replay_file(str(tmp_path / "r.jsonl"))
+    (expected,) = replay_file(str(FIXTURES / "vertex" / "parallel-tool-calls.sse"))
+    assert record["completion"] == expected["completion"]
     with pytest.raises(FileNotFoundError):
         expand([str(tmp_path / "missing")])
 

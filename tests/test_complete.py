@@ -207,10 +207,10 @@ def test_gemini_thought_flag_in_a_whole_message() -> None:
 
 
 def test_http_reads_a_json_answer_with_the_same_conversion() -> None:
-    """chunkwise.http converts a whole JSON answer with the one conversion this module owns."""
-    from chunkwise import http
+    """chunkwise.http reads a whole JSON answer with the checked conversion this module owns."""
+    from chunkwise import _complete, http
 
-    assert http._completion_chunks is completion_chunks
+    assert http.checked_chunks is _complete.checked_chunks
 
 
 @pytest.mark.parametrize(

@@ -22,10 +22,10 @@ import openai
 import pytest
 
 import chunkwise
+from chunkwise._complete import completion_chunks
 from chunkwise.http import (
     AsyncChatStream,
     ChatStream,
-    _completion_chunks,
     _retry_after,
     afrom_openai,
     astream_chat,
@@ -468,7 +468,7 @@ def test_json_answer_to_a_stream_request(server: Loopback, mode: str) -> None:
 def test_completion_chunks_leave_the_input_alone() -> None:
     """Converting a whole completion into chunks copies what it changes."""
     before = copy.deepcopy(WHOLE)
-    chunks = _completion_chunks(WHOLE)
+    chunks = completion_chunks(WHOLE)
     assert before == WHOLE
     assert [c["choices"][0]["index"] for c in chunks] == [0, 1] and "usage" in chunks[-1]
     assert [t["index"] for t in chunks[0]["choices"][0]["delta"]["tool_calls"]] == [0, 1]
@@ -718,3 +718,43 @@ def test_to_openai_keeps_an_unfinished_choice() -> None:
     partial.feed(chunk(delta_choice(content="half")))
     theirs = to_openai(partial.snapshot)
     assert theirs.choices[0].finish_reason is None and theirs.choices[0].message.content == "half"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": [{"index": 0, "finish_reason": "stop", "delta": {"content": "hello"}}]},
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "tool_calls",
+                    "message": {
+                        "tool_calls": [
+                            {
+                                "id": "c1",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": '{"x":1}'},
+                            },
+                            {
+                                "id": "c1",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": '{"x":2}'},
+                            },
+                        ]
+                    },
+                }
+            ]
+        },
+    ],
+    ids=["delta in a whole answer", "two calls with one id"],
+)
+def test_a_json_answer_is_read_as_parse_completion_reads_it(body: dict[str, Any]) -> None:
+    """A JSON answer the non-streaming reader refuses (a lost delta, two calls glued by one id) is refused here too."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    with pytest.raises(chunkwise.MalformedChunkError):
+        chunkwise.parse_completion(body)
+    with httpx.Client(transport=transport) as client:
+        entering = stream_chat(client, "http://x.test/v1/chat/completions", json={})
+        with pytest.raises(chunkwise.MalformedChunkError):
+            entering.__enter__()  # refused on entering, before any event

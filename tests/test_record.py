@@ -228,7 +228,7 @@ def test_unreachable_endpoint_and_missing_body(tmp_path: Path) -> None:
             "https://h/v1?API_KEY=abc&access_token=t&x=1",
             "https://h/v1?API_KEY=[redacted]&access_token=[redacted]&x=1",
         ),
-        ("https://user:pw@h/v1", "https://user:[redacted]@h/v1"),
+        ("https://user:pw@h/v1", "https://[redacted]@h/v1"),
         (
             "https://h/v1/projects/p/locations/l/endpoints/openapi/chat/completions",
             "https://h/v1/projects/p/locations/l/endpoints/openapi/chat/completions",
@@ -326,3 +326,39 @@ def test_a_token_the_server_echoes_is_replaced_even_in_the_recording(
     assert files_hold(out.parent, TOKEN) == [] and b"your token is [redacted]" in out.read_bytes()
     meta = json.loads(meta_path(out).read_text())
     assert meta["redacted_in_body"] is True and meta["request"]["body"] == {"stream": True}
+
+
+def test_credentials_are_found_by_name_and_without_their_scheme() -> None:
+    """Headers and parameters whose names say they hold credentials are redacted (Azure APIM, X-Auth-Token,
+    a SAS `sig`, a token in the URL's user part), and a bearer token is searched for with and without
+    its scheme, since a server may echo either."""
+    from chunkwise._record import _header_secrets, _url_secrets, redact_headers, redact_url
+
+    headers = [
+        ("X-Auth-Token", "XAUTH1"),
+        ("Ocp-Apim-Subscription-Key", "APIM1"),
+        ("Accept", "text/event-stream"),
+    ]
+    assert redact_headers(headers) == [
+        ["X-Auth-Token", "[redacted]"],
+        ["Ocp-Apim-Subscription-Key", "[redacted]"],
+        ["Accept", "text/event-stream"],
+    ]
+    assert "HDRSECRET42" in _header_secrets("Bearer HDRSECRET42")
+    assert (
+        redact_url("http://USERTOKEN123@h/v1?sig=SAS123&model=m")
+        == "http://[redacted]@h/v1?sig=[redacted]&model=m"
+    )
+    assert {"USERTOKEN123", "SAS123"} <= set(_url_secrets("http://USERTOKEN123@h/v1?sig=SAS123&model=m"))
+
+
+def test_an_invalid_url_is_a_usage_error(tmp_path: Path) -> None:
+    """A URL httpx cannot read exits 2 with one line, no traceback, nothing written."""
+    out = tmp_path / "x.sse"
+    code, stdout, stderr = run(
+        ["record", "http://[::1/v1?key=SECRET1", "--body", str(request_body(tmp_path)), "-o", str(out)]
+    )
+    assert (
+        (code, stdout) == (2, "") and stderr.startswith("chunkwise: not a URL") and "Traceback" not in stderr
+    )
+    assert not out.exists() and "SECRET1" not in stderr

@@ -501,3 +501,20 @@ def test_steps_put_the_fault_where_it_strikes() -> None:
     assert list(steps(b"abcdef", "whole", 0, Drop())) == [Drop()]
     assert list(steps(b"ab", "bytes", 0, Stall(1, after=9))) == [b"a", b"b", Stall(1, after=9)]
     assert list(steps(b"ab", "lines", 0, Status(500))) == [b"ab"]
+
+
+def test_serve_answers_400_to_a_negative_chunk_size() -> None:
+    """A chunked request body with a negative chunk size gets 400 at once, not a connection left hanging."""
+    import socket
+
+    server = Served(str(FIXTURES / "vertex" / "parallel-tool-calls.sse"))
+    try:
+        host, port = server.url.removeprefix("http://").removesuffix("/v1").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"-1\r\n{}\r\n0\r\n\r\n"
+            )
+            assert sock.recv(64).split(b" ")[1] == b"400"
+    finally:
+        server.stop()

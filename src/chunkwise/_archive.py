@@ -36,6 +36,7 @@ from ._errors import (
 )
 from ._models import ChatCompletion
 from ._output import _plain, reason
+from ._payloads import SUFFIXES, jsonl_to_sse
 from ._split import split_responses
 
 __all__ = ["exit_code", "expand", "replay_file", "replay_files"]
@@ -60,7 +61,8 @@ _BATCH = 8
 
 
 def expand(paths: Iterable[str]) -> list[str]:
-    """The files named: a file as given, a folder as every ``*.sse`` below it, sorted by path.
+    """The files named: a file as given, a folder as every recording (``*.sse``, ``*.jsonl``) below
+    it, sorted by path.
 
     Raises ``FileNotFoundError`` for a path that does not exist.
     """
@@ -68,7 +70,8 @@ def expand(paths: Iterable[str]) -> list[str]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            files.extend(str(found) for found in sorted(path.rglob("*.sse")) if found.is_file())
+            found = sorted(p for suffix in SUFFIXES for p in path.rglob(f"*{suffix}") if p.is_file())
+            files.extend(str(p) for p in found)
         elif path.exists():
             files.append(name)
         else:
@@ -83,6 +86,8 @@ def replay_file(
     try:
         with open(path, "rb") as file:
             data = file.read()
+        if path.lower().endswith(".jsonl"):
+            data = jsonl_to_sse(data)  # one payload per line, as `chunkwise serve` replays it
     except OSError as exc:
         return [{"file": path, "response": 0, "outcome": UNREADABLE, "error": f"cannot read: {reason(exc)}"}]
     records = []

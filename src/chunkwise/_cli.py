@@ -72,6 +72,7 @@ from ._output import (
     to_json,
     tolerate_unencodable,
 )
+from ._payloads import jsonl_to_sse
 
 if TYPE_CHECKING:
     from ._serve import Fault, Pieces
@@ -560,6 +561,10 @@ def _pieces(name: str | None) -> Iterator[bytes]:
         except OSError as exc:
             raise _UsageError(f"cannot read {name}: {reason(exc)}") from exc
         with file:
+            if name.lower().endswith(".jsonl"):
+                # One chunk payload per line (a recording `chunkwise serve` also replays).
+                yield jsonl_to_sse(file.read())
+                return
             yield from _read(file, name)
 
 

@@ -29,7 +29,7 @@ from ._errors import ChunkwiseError, MalformedChunkError
 from ._models import ChatCompletion
 from ._payloads import Malformed, describe_input, is_error_body, loads, raised_by_caller
 
-__all__ = ["completion_chunks", "parse_completion"]
+__all__ = ["checked_chunks", "completion_chunks", "parse_completion"]
 
 
 def completion_chunks(completion: dict[str, Any]) -> list[dict[str, Any]]:
@@ -92,7 +92,7 @@ def parse_completion(
             # partial (Gemini's list shape is an error only as a payload: it goes in as its text).
             chunks: list[Any] = [value if type(value) is dict else json.dumps(value)]
         else:
-            chunks = _chunks_of(value)
+            chunks = checked_chunks(value)
     except Malformed as exc:
         raise _malformed(exc, body, assembler) from None
     except Exception as exc:  # a caller's object inside the mapping raised while it was read
@@ -124,8 +124,9 @@ def _read(body: Any) -> Any:
     raise Malformed(f"cannot read a chat.completion from a {type(body).__name__}")
 
 
-def _chunks_of(value: Any) -> list[dict[str, Any]]:
-    """Check the shape ``completion_chunks`` relies on, then convert."""
+def checked_chunks(value: Any) -> list[dict[str, Any]]:
+    """Check the shape ``completion_chunks`` relies on, then convert; ``Malformed`` otherwise.
+    ``parse_completion`` and ``chunkwise.http``'s JSON answers both read a whole answer this way."""
     if type(value) is not dict:
         raise Malformed(f"the body is JSON but not an object: {type(value).__name__}")
     choices = value.get("choices")

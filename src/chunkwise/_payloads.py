@@ -29,6 +29,7 @@ from ._merge import MAX_INT_DIGITS
 
 __all__ = [
     "DONE",
+    "SUFFIXES",
     "UNPARSED",
     "ErrorBody",
     "Malformed",
@@ -36,6 +37,7 @@ __all__ = [
     "describe_input",
     "fast_loads",
     "is_error_body",
+    "jsonl_to_sse",
     "loads",
     "parse_arguments",
     "raised_by_caller",
@@ -261,3 +263,18 @@ def describe_input(raw: Any) -> str:
     if len(text) > 8000:
         text = text[:8000] + f"... ({len(text)} characters)"
     return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
+#: What a recording file may be: the raw SSE bytes, or one chunk payload per line.
+SUFFIXES = (".sse", ".jsonl")
+
+
+def jsonl_to_sse(data: bytes) -> bytes:
+    """One payload per line to SSE events; blank lines are skipped, and ``[DONE]`` is added unless
+    the last line is already ``[DONE]``. Payloads are copied verbatim, so a recorded malformed one
+    replays as malformed."""
+    lines = [line.strip() for line in data.split(b"\n")]
+    payloads = [line for line in lines if line]
+    if not payloads or payloads[-1] != b"[DONE]":
+        payloads.append(b"[DONE]")
+    return b"".join(b"data: " + payload + b"\n\n" for payload in payloads)

@@ -17,9 +17,12 @@ print-access-token`` for Vertex AI); it is never printed either.
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
 import datetime
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -60,7 +63,14 @@ _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-goog-api-key", "api-key", "x-api-key", "cookie", "set-cookie"}
 )
 # Query parameters that carry credentials (Gemini API's `?key=`, and the common other spellings).
-_SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "api-key", "access_token", "token"})
+_SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "api-key", "access_token", "token", "sig"})
+# Any other header or parameter whose name says it holds a credential (Azure APIM's
+# Ocp-Apim-Subscription-Key, X-Auth-Token, an Azure SAS `sig`, a session id): removed too.
+_SECRET_NAME = re.compile(
+    r"(?:^|[-_.])(?:auth\w*|(?:api|subscription)?[-_]?key|(?:access|refresh|id|auth)?[-_]?token"
+    r"|secret\w*|passw\w*|credential\w*|session\w*|cookie|signature|sig)(?:$|[-_.])",
+    re.IGNORECASE,
+)
 # A value shorter than this is not searched for by value (it would match ordinary text); it is
 # still removed by name.
 _MIN_SECRET = 4
@@ -84,7 +94,24 @@ def meta_path(output: Path) -> Path:
 def redact_headers(headers: Any) -> list[list[str]]:
     """``(name, value)`` pairs, credentials replaced by name; repeated headers kept in order."""
     items = headers.multi_items() if isinstance(headers, httpx.Headers) else list(headers)
-    return [[name, REDACTED if name.lower() in _SECRET_HEADERS else value] for name, value in items]
+    return [[name, REDACTED if _secret_name(name, _SECRET_HEADERS) else value] for name, value in items]
+
+
+def _secret_name(name: str, known: frozenset[str]) -> bool:
+    return name.lower() in known or _SECRET_NAME.search(name) is not None
+
+
+def _header_secrets(value: str) -> list[str]:
+    """A credential header's value, and its credential without the scheme (``Bearer x`` -> ``x``):
+    a server may echo either."""
+    scheme, _, credential = value.strip().partition(" ")
+    found = [value]
+    if credential and scheme.isalpha():
+        found.append(credential.strip())
+        if scheme.lower() == "basic":
+            with contextlib.suppress(ValueError):  # not base64 of text: nothing more to find
+                found += base64.b64decode(credential, validate=True).decode("utf-8").split(":", 1)
+    return found
 
 
 def redact_url(url: str) -> str:
@@ -92,16 +119,15 @@ def redact_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user, colon, _password = userinfo.partition(":")
-        netloc = f"{user}{colon}{REDACTED if colon else ''}@{host}"
+        # User and password both: a token is often passed as the user name.
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
     query = "&".join(_redact_param(param) for param in parts.query.split("&")) if parts.query else ""
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _redact_param(param: str) -> str:
     name, equals, _value = param.partition("=")
-    if equals and urllib.parse.unquote_plus(name).lower() in _SECRET_PARAMS:
+    if equals and _secret_name(urllib.parse.unquote_plus(name), _SECRET_PARAMS):
         return f"{name}={REDACTED}"
     return param
 
@@ -109,9 +135,13 @@ def _redact_param(param: str) -> str:
 def _url_secrets(url: str) -> list[str]:
     """The credential values in ``url`` (as written and decoded), to be searched for by value."""
     parts = urllib.parse.urlsplit(url)
-    found = [parts.password or ""]
+    found = [parts.username or "", parts.password or ""]
+    if parts.username is not None:
+        # httpx sends URL credentials as `Authorization: Basic base64(user:password)`.
+        pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        found += [base64.b64encode(pair.encode()).decode(), urllib.parse.unquote(parts.username)]
     for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        if name.lower() in _SECRET_PARAMS:
+        if _secret_name(name, _SECRET_PARAMS):
             found += [value, urllib.parse.quote(value, safe="")]
     return found
 
@@ -123,7 +153,9 @@ def record_command(args: argparse.Namespace, stderr: TextIO | None) -> int:
     """Run ``chunkwise record`` (options from ``_cli``); returns the exit code."""
     body = _read_body(args.body)
     headers = _headers(args.header)
-    secrets = [value for name, value in headers if name.lower() in _SECRET_HEADERS]
+    secrets = [
+        v for name, value in headers if _secret_name(name, _SECRET_HEADERS) for v in _header_secrets(value)
+    ]
     token = _token(args.token_env, args.token_command)
     if token is not None:
         headers = [(n, v) for n, v in headers if n.lower() != "authorization"]
@@ -134,9 +166,13 @@ def record_command(args: argparse.Namespace, stderr: TextIO | None) -> int:
         headers.append(("Content-Type", "application/json"))
     if "accept-encoding" not in names:
         headers.append(("Accept-Encoding", "identity"))  # the bytes on the wire are the recording
-    secrets += _url_secrets(args.url)
+    try:
+        secrets += _url_secrets(args.url)
+        shown_url = redact_url(args.url)
+        httpx.URL(args.url)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise RecordUsageError(f"not a URL: {exc}") from None
     secrets = sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True)
-    shown_url = redact_url(args.url)
 
     output = Path(args.output)
     live = Live(stderr, secrets)
@@ -185,7 +221,12 @@ def record_command(args: argparse.Namespace, stderr: TextIO | None) -> int:
             encoding = response.headers.get("content-encoding")
     except httpx.HTTPError as exc:
         # httpx's messages name the URL at most; the redacted one is shown, never the headers.
-        raise RecordUsageError(f"cannot record {shown_url}: {type(exc).__name__}: {exc}") from None
+        raise RecordUsageError(f"cannot record {shown_url}: {type(exc).__name__}") from None
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed mid-body: what was written must not keep an echoed secret.
+        if output.exists():
+            _scrub_file(output, secrets)
+        raise
     except OSError as exc:
         _say(stderr, f"cannot write {output}: {reason(exc)}")
         return EXIT_OUTPUT

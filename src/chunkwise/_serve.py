@@ -39,6 +39,7 @@ from typing import Any, Literal, TextIO
 
 from ._assembler import assemble
 from ._errors import ChunkwiseError, ServerError
+from ._payloads import SUFFIXES, jsonl_to_sse
 
 #: How a body is cut: one piece, one per line, one per byte, pieces of a fixed size, or seeded sizes.
 Pieces = Literal["whole", "lines", "bytes", "random"] | int
@@ -46,8 +47,6 @@ PIECE_MODES = ("whole", "lines", "bytes", "random")
 #: Largest of the "random" sizes (they are spread evenly over the powers of two up to it), so a
 #: recording gets cuts inside lines, inside UTF-8 characters, and whole runs of events alike.
 _RANDOM_MAX_BITS = 12
-
-SUFFIXES = (".sse", ".jsonl")
 
 
 # ---------------------------------------------------------------- faults
@@ -158,17 +157,6 @@ def load(path: str | os.PathLike[str]) -> bytes:
         )
     data = path.read_bytes()
     return data if suffix == ".sse" else jsonl_to_sse(data)
-
-
-def jsonl_to_sse(data: bytes) -> bytes:
-    """One payload per line to SSE events; blank lines are skipped, and ``[DONE]`` is added unless
-    the last line is already ``[DONE]``. Payloads are copied verbatim, so a recorded malformed one
-    replays as malformed."""
-    lines = [line.strip() for line in data.split(b"\n")]
-    payloads = [line for line in lines if line]
-    if not payloads or payloads[-1] != b"[DONE]":
-        payloads.append(b"[DONE]")
-    return b"".join(b"data: " + payload + b"\n\n" for payload in payloads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +446,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = bytearray()
         while True:
             size = int(self.rfile.readline(1024).split(b";")[0], 16)
+            if size < 0:  # int() reads "-1": a negative read would wait for the client to close
+                raise ValueError("negative chunk size")
             if size == 0:
                 while self.rfile.readline(1024).strip():  # trailers
                     pass

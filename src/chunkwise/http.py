@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ._assembler import DEFAULT_MAX_LINE_LENGTH, State, StreamAssembler
-from ._complete import completion_chunks as _completion_chunks
+from ._complete import checked_chunks
 from ._errors import (
     AssemblerStateError,
     ChunkwiseError,
@@ -365,9 +365,10 @@ def _whole_answer(
         raise _not_a_stream(f"the {media} answer is not JSON: {exc}", body, assembler) from None
     if is_error_body(value):
         assembler.feed(body)  # raises the assembler's own ServerError, with its event and the partial
-    if type(value) is not dict or type(value.get("choices")) is not list:
-        raise _not_a_stream(f"the {media} answer is not a chat.completion", body, assembler)
-    return _completion_chunks(value)
+    try:
+        return checked_chunks(value)  # parse_completion's reading: the same checks, the same chunks
+    except Malformed as exc:
+        raise _not_a_stream(f"the {media} answer is not a chat.completion: {exc}", body, assembler) from None
 
 
 def _not_a_stream(message: str, body: bytes, assembler: StreamAssembler) -> MalformedChunkError:
