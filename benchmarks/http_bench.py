@@ -42,7 +42,6 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,6 +49,7 @@ import openai
 
 import chunkwise
 from chunkwise.http import from_openai, stream_chat
+from run import cpu_name  # benchmarks/run.py: this folder is on sys.path when run as a script
 
 MESSAGES: Any = [{"role": "user", "content": "Count."}]
 BODY = {"model": "gpt-4o", "messages": MESSAGES, "stream": True}
@@ -234,14 +234,7 @@ def peak(fn: Callable[[Context], Any], ctx: Context) -> int:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     names = ("httpx", "h11", "pydantic", "openai")
     versions = ", ".join(f"{name} {version(name)}" for name in names)
     return (

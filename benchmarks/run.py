@@ -440,15 +440,19 @@ def _difference(got: dict[int, dict[str, Any]], truth: dict[int, dict[str, Any]]
 # ---------------------------------------------------------------- reporting
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what platform knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    cpu = cpu_name()
     versions = [f"Python {platform.python_version()}", f"chunkwise {chunkwise.__version__}"]
     for module in ("pydantic", "orjson", "openai", "litellm"):
         try:

@@ -25,7 +25,7 @@ from ._events import (
 )
 from ._limits import Limits, merge, refuse_reserved, small_int, string_field
 from ._payloads import UNPARSED, Malformed, parse_arguments
-from ._text import BLOCK, Pieces
+from ._text import Pieces
 
 if TYPE_CHECKING:
     from ._choice import ChoiceState
@@ -129,14 +129,7 @@ class Calls:
                     if arguments:
                         if self.choice.finish_reason is not None:
                             self.late("tool-call arguments", call)
-                        args = call.args
-                        if args.high or not arguments.isascii():
-                            arguments = args.add(arguments, self.limits.tally)
-                        else:
-                            pieces = args.pieces
-                            pieces.append(arguments)
-                            if len(pieces) >= BLOCK:
-                                args.compact()
+                        arguments = call.args.add(arguments, self.limits.tally)
                         if out is not None and arguments:
                             out.append(arguments_delta(self.choice.index, call.position, arguments))
                     return

@@ -71,6 +71,8 @@ from ._output import (
     render,
     to_json,
     tolerate_unencodable,
+    write_line,
+    write_text,
 )
 from ._payloads import jsonl_to_sse
 
@@ -589,21 +591,13 @@ def _read(source: Any, label: str) -> Iterator[bytes]:
 
 def _say(message: str) -> None:
     """One line on stderr: newlines in the message (a server's text) are written as ``\\n``."""
-    _write_stderr("chunkwise: " + "\\n".join(message.splitlines()) + "\n")
+    if not write_line(sys.stderr, message) and sys.stderr is not None:
+        discard_pending(sys.stderr)  # stderr is full or gone: there is nowhere left to say it
 
 
 def _write_stderr(text: str) -> None:
-    stream = sys.stderr
-    if stream is None:
-        return
-    try:
-        try:
-            stream.write(text)
-        except UnicodeEncodeError:
-            stream.write(text.encode("ascii", "backslashreplace").decode("ascii"))
-        stream.flush()
-    except (OSError, ValueError):
-        discard_pending(stream)  # stderr is full or gone: there is nowhere left to say it
+    if not write_text(sys.stderr, text) and sys.stderr is not None:
+        discard_pending(sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,7 +27,7 @@ from typing import Any
 from ._assembler import StreamAssembler
 from ._errors import ChunkwiseError, MalformedChunkError
 from ._models import ChatCompletion
-from ._payloads import Malformed, describe_input, is_error_body, loads, raised_by_caller
+from ._payloads import Malformed, describe_input, is_error_body, loads, raised_by_caller, utf8_text
 
 __all__ = ["checked_chunks", "completion_chunks", "parse_completion"]
 
@@ -109,11 +109,7 @@ def _read(body: Any) -> Any:
     if type(body) is dict:
         return body
     if isinstance(body, (bytes, bytearray, memoryview)):
-        try:
-            text = bytes(body).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Malformed(f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
-        return loads(text)
+        return loads(utf8_text(body, "body"))
     if isinstance(body, str):
         return loads(body)
     if isinstance(body, Mapping):

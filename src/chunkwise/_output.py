@@ -99,6 +99,30 @@ def tolerate_unencodable(stream: TextIO | None) -> None:
         stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
 
 
+def write_line(stream: TextIO | None, message: str) -> bool:
+    """``chunkwise: <message>`` as one line (newlines in a server's text written as ``\\n``), in
+    any encoding; False when the stream is gone or full (the caller decides what that means)."""
+    if stream is None:
+        return False
+    text = "chunkwise: " + "\\n".join(message.splitlines()) + "\n"
+    return write_text(stream, text)
+
+
+def write_text(stream: TextIO | None, text: str) -> bool:
+    """``text`` to a terminal or log that may not show every character; False if it failed."""
+    if stream is None:
+        return False
+    try:
+        try:
+            stream.write(text)
+        except UnicodeEncodeError:
+            stream.write(text.encode("ascii", "backslashreplace").decode("ascii"))
+        stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def discard_pending(stream: TextIO | None) -> None:
     """After a failed write, point the stream's descriptor at /dev/null.
 

@@ -44,6 +44,7 @@ __all__ = [
     "read_data",
     "read_object",
     "read_stray",
+    "utf8_text",
 ]
 
 
@@ -174,6 +175,14 @@ def read_stray(text: str) -> Any:
     raise Malformed("a line outside SSE framing that is neither a chunk nor an error body")
 
 
+def utf8_text(data: bytes | bytearray | memoryview, what: str) -> str:
+    """``data`` decoded as UTF-8; ``Malformed`` naming ``what`` and the byte when it is not."""
+    try:
+        return bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"the {what} is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+
+
 def read_object(chunk: Any) -> Any:
     """Anything ``feed`` takes besides a plain ``dict``: JSON text or bytes, a mapping, an SSE event
     object (``.event``/``.data``, e.g. httpx-sse's), or another client's chunk object exposing
@@ -181,11 +190,7 @@ def read_object(chunk: Any) -> Any:
     if isinstance(chunk, str):
         return read_data(chunk)
     if isinstance(chunk, (bytes, bytearray, memoryview)):
-        try:
-            text = bytes(chunk).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Malformed(f"the payload is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
-        return read_data(text)
+        return read_data(utf8_text(chunk, "payload"))
     if isinstance(chunk, Mapping):
         return dict(chunk)
     data = getattr(chunk, "data", None)

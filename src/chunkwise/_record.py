@@ -51,7 +51,7 @@ from ._events import (
     ToolCallDone,
     ToolCallStarted,
 )
-from ._output import reason
+from ._output import reason, write_line, write_text
 
 __all__ = ["RecordUsageError", "meta_path", "record_command", "redact_headers", "redact_url"]
 
@@ -339,20 +339,11 @@ def _scrub_file(path: Path, secrets: list[str]) -> bool:
 
 
 def _say(stderr: TextIO | None, message: str) -> None:
-    _write(stderr, "chunkwise: " + "\\n".join(message.splitlines()) + "\n")
+    write_line(stderr, message)  # a failure is ignored: the recording is what matters
 
 
 def _write(stream: TextIO | None, text: str) -> None:
-    if stream is None:
-        return
-    try:
-        try:
-            stream.write(text)
-        except UnicodeEncodeError:
-            stream.write(text.encode("ascii", "backslashreplace").decode("ascii"))
-        stream.flush()
-    except (OSError, ValueError):
-        pass  # the live view is a courtesy: the recording is what matters
+    write_text(stream, text)  # the live view is a courtesy: a failure is ignored
 
 
 # ---------------------------------------------------------------- the live view
