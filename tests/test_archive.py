@@ -144,8 +144,9 @@ def test_usage_errors(argv: list[str], message: str, tmp_path: Path) -> None:
 
 def test_jobs_0_uses_every_core_and_json_abbreviations_still_mean_json() -> None:
     """`-j 0` runs one worker per core; `--js` still means `--json`, as before `--jsonl` and `--jobs` existed."""
-    code, out, _ = run(["replay", "-j", "0", str(FIXTURES / "vertex")])
-    assert code == 0 and len(out.splitlines()) == 3
+    folder = FIXTURES / "vertex"
+    code, out, _ = run(["replay", "-j", "0", str(folder)])
+    assert code == 0 and len(out.splitlines()) == len(list(folder.glob("*.sse"))) > 1
     code, out, _ = run(["replay", "--js", str(FIXTURES / "vertex" / "parallel-tool-calls.sse")])
     assert code == 0 and json.loads(out)["object"] == "chat.completion"
 

@@ -27,6 +27,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
+from pydantic_core import from_json
+
 from ._build import build_completion
 from ._choice import ChoiceState
 from ._errors import (
@@ -51,7 +53,6 @@ from ._payloads import (
     read_object,
     read_stray,
 )
-from ._payloads import fast_loads as _fast_loads
 from ._sse import DEFAULT_MAX_LINE_LENGTH, DecodeFault, SSEDecoder, StrayText
 from ._text import clean
 
@@ -315,7 +316,7 @@ class StreamAssembler:
     def _apply_items(self, items: list[Any], events: list[Event]) -> None:
         """SSE items from the decoder: data strings (the common case), events, stray text, a fault."""
         out = events if self._emit else None
-        loads = _fast_loads
+        loads = from_json  # with `fast_loads`' options, called here without its wrapper
         apply_chunk = self._apply_chunk
         for item in items:
             self._position += 1
@@ -323,7 +324,7 @@ class StreamAssembler:
                 if type(item) is str:
                     # The hot path: a plain `data:` event holding one chunk.
                     try:
-                        value = loads(item)
+                        value = loads(item, allow_inf_nan=False)
                     except (ValueError, RecursionError):
                         value = None
                     if type(value) is dict:

@@ -35,6 +35,8 @@ __all__ = ["Call", "Calls", "call_type", "has_signature"]
 _CALL_KNOWN = frozenset(("id", "index", "type", "function", "custom", "extra_content"))
 _CALL_RESERVED = frozenset(("arguments_error",))  # the result's own field (see refuse_reserved)
 _FUNCTION_KNOWN = frozenset(("name", "arguments"))
+# The fields of a fragment that restates a known call (Vertex), without news of its own.
+_REPEAT_KNOWN = frozenset(("id", "index", "type", "function"))
 _CUSTOM_KNOWN = frozenset(("name", "input"))
 
 
@@ -117,22 +119,47 @@ class Calls:
         """One entry of ``delta.tool_calls``."""
         if type(fragment) is not dict:
             raise Malformed("each entry of `delta.tool_calls` must be an object")
-        if len(fragment) == 2:
-            # The hot path: OpenAI's `{"index": i, "function": {"arguments": "..."}}` for a known call.
-            function = fragment.get("function")
+        # Two hot paths take a fragment that only adds arguments to a known function call; anything
+        # else, or any doubt, goes to `_apply`, which reads every field by its rule.
+        function = fragment.get("function")
+        if type(function) is dict:
+            call_id = fragment.get("id")
             index = fragment.get("index")
-            if type(function) is dict and len(function) == 1 and type(index) is int:
-                arguments = function.get("arguments")
-                call = self.by_index.get(index)
-                if call is not None and type(arguments) is str and call.kind != "custom":
-                    self.last = call
-                    if arguments:
-                        if self.choice.finish_reason is not None:
-                            self.late("tool-call arguments", call)
-                        arguments = call.args.add(arguments, self.limits.tally)
-                        if out is not None and arguments:
-                            out.append(arguments_delta(self.choice.index, call.position, arguments))
-                    return
+            if call_id is None:
+                # OpenAI: `{"index": i, "function": {"arguments": "..."}}`.
+                call = None
+                if (
+                    len(fragment) == 2
+                    and len(function) == 1
+                    and "arguments" in function
+                    and type(index) is int
+                ):
+                    call = self.by_index.get(index)
+            elif type(call_id) is str and _REPEAT_KNOWN.issuperset(fragment):
+                # Vertex: id, index, type and name restated on every fragment of the call. Taken here
+                # only when each restates what the call already has (§5); `index` may move.
+                call = self.by_id.get(call_id)
+                if call is not None and (
+                    (index is not None and not small_int(index))
+                    or function.get("name", call.name) != call.name
+                    or fragment.get("type", call.type) != call.type
+                    or not _FUNCTION_KNOWN.issuperset(function)
+                ):
+                    call = None
+                elif call is not None and index is not None:
+                    self.by_index[index] = call
+            else:
+                call = None
+            arguments = function.get("arguments", "") if call is not None else None
+            if type(arguments) is str and call is not None and call.kind == "function":
+                self.last = call
+                if arguments:
+                    if self.choice.finish_reason is not None:
+                        self.late("tool-call arguments", call)
+                    arguments = call.args.add(arguments, self.limits.tally)
+                    if out is not None and arguments:
+                        out.append(arguments_delta(self.choice.index, call.position, arguments))
+                return
         self._apply(fragment, out)
 
     def _apply(self, fragment: dict[str, Any], out: list[Event] | None) -> None:

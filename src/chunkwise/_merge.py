@@ -53,7 +53,17 @@ def safe_json(value: Any, depth: int, tally: Tally) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise Unsafe(f"a mapping key is a {type(key).__name__}, not a string")
-            out[key if key.isascii() else clean(key, tally)] = safe_json(item, depth - 1, tally)
+            if not key.isascii():
+                key = clean(key, tally)
+            kind = type(item)
+            # Most members are ASCII text, small integers or null: taken here without a call
+            # (a usage object is a dozen of them on every chunk of some servers).
+            if (kind is str and item.isascii()) or item is None or kind is bool:
+                out[key] = item
+            elif kind is int and item.bit_length() <= _MAX_INT_BITS:
+                out[key] = item
+            else:
+                out[key] = safe_json(item, depth - 1, tally)
         return out
     if value is None or kind is bool:
         return value
