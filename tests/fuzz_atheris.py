@@ -1,32 +1,42 @@
-"""Coverage-guided fuzzing of ``StreamAssembler`` with atheris (not collected by pytest).
+"""Coverage-guided fuzzing of the byte entry point with atheris (not collected by pytest).
 
-Run::
+CI runs it for about a minute (``.ci/run``)::
 
-    python3 -m pip install atheris
-    mkdir -p /tmp/cw-corpus && python3 tests/fuzz_atheris.py --seed-corpus /tmp/cw-corpus
+    python3 tests/fuzz_atheris.py --ci 55
+
+which seeds a temporary corpus from ``fixtures/**/*.sse`` and a few small synthetic streams, fuzzes
+for 55 seconds (``-max_total_time``) under ``-rss_limit_mb``, prints the executions and the corpus
+size, and on a failure exits non-zero after printing the input (path and base64) and the command
+that replays it. By hand, for longer::
+
+    python3 -m pip install atheris     # wheels: Linux x86_64 only
+    python3 tests/fuzz_atheris.py --seed-corpus /tmp/cw-corpus   # add --with-shared for ../shared's recordings
     python3 tests/fuzz_atheris.py --write-dict /tmp/cw.dict
-    python3 tests/fuzz_atheris.py -dict=/tmp/cw.dict -max_len=4096 -atheris_runs=200000 \\
+    python3 tests/fuzz_atheris.py -dict=/tmp/cw.dict -max_len=4096 -rss_limit_mb=512 \\
         -max_total_time=1800 /tmp/cw-corpus
 
     # replay one crash, or minimize it:
     python3 tests/fuzz_atheris.py crash-<sha1>
     python3 tests/fuzz_atheris.py -minimize_crash=1 -runs=20000 -exact_artifact_path=/tmp/min crash-<sha1>
 
-``--seed-corpus DIR`` copies every ``fixtures/**/*.sse`` of this repository and of the shared
-recordings (``../shared/fixtures/real`` or ``$CHUNKWISE_SHARED/fixtures/real``) into DIR, cut to
-their whole frames within 4000 bytes, three times each behind different header bytes (see the
-layout below). Never point it inside the repository.
+``--seed-corpus DIR`` writes every ``fixtures/**/*.sse`` of this repository (cut to its whole frames
+within 4000 bytes) and the synthetic ``SEEDS`` below into DIR, three times each behind different
+header bytes (see the layout below); ``--with-shared`` adds ``$CHUNKWISE_SHARED/fixtures/real``
+(default ``../shared``). DIR must be outside the repository: nothing is written into the checkout.
 
-Input layout (read with ``atheris.FuzzedDataProvider``, front to back):
+Input layout (front to back):
 
 * byte 0, the configuration: bits 0-1 the ``thought_tag`` (None, "think", "thought", None);
   bit 2 ``require_done``; bit 3 small limits (``max_line_length=300, max_depth=4,
   max_choices=3, max_tool_calls=3``); bits 4-7 ``n``, how many piece-size bytes follow;
-* ``n`` bytes, each a piece size (byte + 1, used cyclically over the body); ``n == 0`` feeds the
-  body in one piece;
+* ``n`` bytes, each a piece size (byte + 1, used cyclically over the body); ``n == 0`` cuts the
+  body in two halves;
 * the rest: the SSE body.
 
-Per input, the harness checks the README's promises:
+The invariant: chunkwise returns events and a completion, or raises a ``ChunkwiseError`` subclass;
+anything else escaping (``KeyError``, ``RecursionError``, ``MemoryError``, ...) is a failure, and so
+is a broken promise below. ``TestOneInput`` turns every such failure into an ``AssertionError`` naming
+it, which atheris reports as a crash. Per input, the harness checks the README's promises:
 
 1. ``feed_bytes`` in the drawn pieces, then ``close()``, then ``.completion``: only
    ``ChunkwiseError`` subclasses escape; every error has a ``.partial`` that dumps
@@ -43,6 +53,16 @@ Per input, the harness checks the README's promises:
 4. the ``feed`` path: each ``data:`` payload that ``json.loads`` reads as an object is fed as a dict
    and as JSON text, to two assemblers whose outcomes must agree; when the body is nothing but
    ``data: <json object>`` frames split by blank lines, they must agree with the bytes path too.
+5. bounded memory: ``tracemalloc``'s peak over the byte entry point (``feed_bytes`` in the pieces
+   without events, then ``assemble(body)``, each with its result's dump) stays within
+   ``MEMORY_BASE + MEMORY_PER_BYTE * len(input)`` (1 MiB + 512 bytes per input byte). The widest
+   legitimate fan-out measured is about 440 bytes per input byte (128 choices of ``{"index":N}``,
+   250 tool calls of ``{"index":N}``: a few KB of models each) and a fixture costs 10-30 KB in all,
+   while anything quadratic on a 4 KB input (``-max_len``) needs far more than the 3 MiB allowed.
+   tracemalloc is per input, exact and deterministic (a failure replays); it sees Python's
+   allocations only, so libFuzzer's ``-rss_limit_mb`` (the whole process, checked once a second)
+   backs it for native memory and for growth across inputs (a leak). ``-malloc_limit_mb`` is not
+   used: libFuzzer enforces it through sanitizer malloc hooks, which a stock CPython does not have.
 
 The dictionary (``--write-dict FILE`` writes it; libFuzzer syntax, one quoted token a line):
 ``\\ud800``, ``\\udc00``, ``\\ud83d\\ude00``, ``"\\ud83d"``, ``"\\ude00"``, a 40-digit and a
@@ -62,14 +82,32 @@ The dictionary (``--write-dict FILE`` writes it; libFuzzer syntax, one quoted to
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
+import traceback
+import tracemalloc
 from pathlib import Path
 
-import atheris
+try:
+    import atheris
+except ImportError:  # tests/test_fuzz_harness.py checks the harness without it; fuzzing needs it
+    atheris = None
 
-with atheris.instrument_imports(include=["chunkwise"]):
+# Instrument chunkwise (for coverage) only in the fuzzing process itself.
+_MODES = ("--ci", "--seed-corpus", "--write-dict")
+_FUZZING = atheris is not None and __name__ == "__main__" and sys.argv[1:2] not in [[m] for m in _MODES]
+
+with atheris.instrument_imports(include=["chunkwise"]) if _FUZZING else contextlib.nullcontext():
     import chunkwise
     from chunkwise import (
         AssemblerStateError,
@@ -89,8 +127,39 @@ with atheris.instrument_imports(include=["chunkwise"]):
         ToolCallStarted,
     )
 
+ROOT = Path(__file__).resolve().parent.parent
 TAGS = (None, "think", "thought", None)
 SMALL = {"max_line_length": 300, "max_depth": 4, "max_choices": 3, "max_tool_calls": 3}
+MAX_LEN = 4096  # -max_len: every seed fits (see _seeds)
+
+# The memory bound of one input (promise 5), in bytes of tracemalloc peak.
+MEMORY_BASE = 1 << 20
+MEMORY_PER_BYTE = 512
+# The whole process (-rss_limit_mb): the interpreter, pydantic and chunkwise take about 80 MB.
+RSS_LIMIT_MB = 512
+# Where the largest share of the memory bound seen so far is written (the CI summary prints it).
+_MEMORY_STATS = os.environ.get("CHUNKWISE_FUZZ_MEMORY_STATS")
+_memory_high = 0.0
+
+# Small streams written here, beside the fixtures, for what the fixtures do not start from.
+SEEDS = {
+    "empty": b"",
+    "done-only": b"data: [DONE]\n\n",
+    "minimal": b'data: {"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"hi"},'
+    b'"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n',
+    "tool-call": b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t","type":"function",'
+    b'"function":{"name":"f","arguments":"{\\"a\\":"}}]}}]}\n\n'
+    b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]},'
+    b'"finish_reason":"tool_calls"}]}\n\n',
+    "think-tag": b'data: {"choices":[{"delta":{"content":"<think>hm</think>ok"},"finish_reason":"stop"}]}\n\n',
+    "event-error": b'event: error\ndata: {"error":{"message":"overloaded","code":503}}\n\n',
+    "raw-error-line": b'[{"error":{"code":499,"message":"cancelled","status":"CANCELLED"}}]\n',
+    "bom-crlf-fields": b'\xef\xbb\xbf: keep-alive\r\nretry: 10\r\nid: 1\r\ndata: {"choices":[{"delta":'
+    b'{"content":"\\ud83d\\ude00"},"finish_reason":"stop"}]}\r\n\r\n',
+}
+# Header bytes (layout above): whole halves, no tag; "think" in pieces of 7 and 3 bytes; "thought",
+# small limits, 1-byte pieces.
+SEED_HEADERS = (b"\x00", b"\x21\x06\x02", b"\x1a\x00")
 
 DICTIONARY = [
     b"\\ud800",
@@ -400,33 +469,29 @@ def _payloads(body: bytes):
     return dicts, texts, pure and bool(dicts)
 
 
-def TestOneInput(data: bytes) -> None:
-    fdp = atheris.FuzzedDataProvider(data)
-    config = fdp.ConsumeInt(1)
-    sizes = [b + 1 for b in fdp.ConsumeBytes((config >> 4) & 0xF)]
-    body = fdp.ConsumeBytes(fdp.remaining_bytes())
+def _parse(data: bytes):
+    """(options, pieces, body) of one input (the layout in the docstring)."""
+    config = data[0] if data else 0
+    sizes = [b + 1 for b in data[1 : 1 + (config >> 4)]]
+    body = data[1 + (config >> 4) :]
     options = {"thought_tag": TAGS[config & 3], "require_done": bool(config & 4)}
     if config & 8:
         options.update(SMALL)
-
-    pieces = []
     if sizes:
+        pieces = []
         at = i = 0
         while at < len(body):
             pieces.append(body[at : at + sizes[i % len(sizes)]])
             at += sizes[i % len(sizes)]
             i += 1
     else:
-        pieces = [body]
+        pieces = [body[: len(body) // 2], body[len(body) // 2 :]]
+    return options, pieces, body
 
-    cut, cut_events, error, completion = _run_bytes(pieces, options, full=True)
-    whole, whole_events, _, _ = _run_bytes([body], options, snapshots=False)
-    assert cut == whole, f"split changes the outcome:\n cut   {cut}\n whole {whole}"
-    assert _merged(cut_events) == _merged(whole_events), "split changes the events"
-    result = completion if error is None else error.partial
-    _check_events(cut_events, result, error is None)
+
+def _byte_entry(body, pieces, options):
+    """The byte entry point as a caller meets it: feed_bytes without events, and assemble(body)."""
     quiet, _, _, _ = _run_bytes(pieces, options, emit=False, snapshots=False)
-    assert quiet == cut, f"emit_events=False changes the outcome:\n {quiet}\n {cut}"
     try:
         done = chunkwise.assemble(
             body, thought_tag=options["thought_tag"], require_done=options["require_done"]
@@ -434,6 +499,50 @@ def TestOneInput(data: bytes) -> None:
         via = ("ok", _dump(done, False))
     except ChunkwiseError as exc:
         via = _outcome(exc, None, False)
+    return quiet, via
+
+
+def _traced_peak(run):
+    """``run()`` and the peak of Python's allocations while it ran, above what was held before."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    try:
+        result = run()
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        if started:
+            tracemalloc.stop()
+    return result, peak
+
+
+def _check_memory(peak: int, size: int) -> None:
+    global _memory_high
+    limit = MEMORY_BASE + MEMORY_PER_BYTE * size
+    assert peak <= limit, (
+        f"memory: the byte entry point peaked at {peak} bytes for a {size}-byte input "
+        f"(bound {MEMORY_BASE} + {MEMORY_PER_BYTE} x {size} = {limit})"
+    )
+    if _MEMORY_STATS and peak / limit > _memory_high:
+        _memory_high = peak / limit
+        Path(_MEMORY_STATS).write_text(json.dumps({"peak": peak, "size": size, "limit": limit}))
+
+
+def check_input(data: bytes) -> None:
+    """Every promise of the docstring on one input; any exception out of here is a failure."""
+    options, pieces, body = _parse(data)
+
+    cut, cut_events, error, completion = _run_bytes(pieces, options, full=True)
+    whole, whole_events, _, _ = _run_bytes([body], options, snapshots=False)
+    assert cut == whole, f"split changes the outcome:\n cut   {cut}\n whole {whole}"
+    assert _merged(cut_events) == _merged(whole_events), "split changes the events"
+    result = completion if error is None else error.partial
+    _check_events(cut_events, result, error is None)
+    (quiet, via), peak = _traced_peak(lambda: _byte_entry(body, pieces, options))
+    _check_memory(peak, len(data))
+    assert quiet == cut, f"emit_events=False changes the outcome:\n {quiet}\n {cut}"
     if "max_line_length" not in options:
         assert via == cut, f"assemble(body) differs:\n {via}\n {cut}"
 
@@ -459,32 +568,189 @@ def TestOneInput(data: bytes) -> None:
             )
 
 
-def _seed(directory: str) -> None:
-    root = Path(__file__).resolve().parent.parent
-    shared = Path(os.environ.get("CHUNKWISE_SHARED", root.parent / "shared"))
-    out = Path(directory)
-    assert root not in out.resolve().parents, "keep the corpus outside the repository"
+def TestOneInput(data: bytes) -> None:
+    """The fuzz target: ``check_input``, with anything but a broken promise named as the escape it is."""
+    try:
+        check_input(data)
+    except AssertionError:
+        raise
+    except Exception as exc:
+        # atheris prints only the outermost traceback: carry the escaped one in the message.
+        where = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        raise AssertionError(
+            f"{type(exc).__name__} escaped (only ChunkwiseError may leave chunkwise): {exc!r}\n{where}"
+        ) from exc
+
+
+# ------------------------------------------------------------------ corpus, CI
+
+
+def _seeds(with_shared: bool = False):
+    """(name, input) of every seed: fixtures/**/*.sse and SEEDS, each behind every SEED_HEADERS."""
+    bodies = []
+    bases = [ROOT / "fixtures"]
+    if with_shared:
+        bases.append(Path(os.environ.get("CHUNKWISE_SHARED", ROOT.parent / "shared")) / "fixtures" / "real")
+    for base in bases:
+        for path in sorted(base.rglob("*.sse")):
+            body = path.read_bytes()
+            if len(body) > MAX_LEN - 96:  # whole frames, under -max_len with any header
+                end = body.rfind(b"\n\n", 0, MAX_LEN - 96)
+                body = body[: end + 2] if end > 0 else body[: MAX_LEN - 96]
+            bodies.append((str(path.relative_to(base)).replace("/", "__"), body))
+    bodies += [(f"synthetic__{name}", body) for name, body in SEEDS.items()]
+    for name, body in bodies:
+        for header in SEED_HEADERS:
+            yield f"{name}.{header.hex()}", header + body
+
+
+def _seed(directory: Path, with_shared: bool = False) -> int:
+    out = directory.resolve()
+    assert out != ROOT and ROOT not in out.parents, "keep the corpus outside the repository"
     out.mkdir(parents=True, exist_ok=True)
     count = 0
-    for base in (root / "fixtures", shared / "fixtures" / "real"):
-        for path in sorted(base.rglob("*.sse")):
-            name = str(path.relative_to(base)).replace("/", "__")
-            body = path.read_bytes()
-            if len(body) > 4000:  # keep whole frames under a -max_len of 4096
-                end = body.rfind(b"\n\n", 0, 4000)
-                body = body[: end + 2] if end > 0 else body[:4000]
-            # whole, no tag; "think" in pieces of 7 and 3 bytes; "thought", small limits, 1-byte pieces
-            for prefix in (b"\x00", b"\x21\x06\x02", b"\x1a\x00"):
-                (out / f"{name}.{prefix.hex()}").write_bytes(prefix + body)
-                count += 1
-    print(f"{count} seeds in {out}")
+    for name, data in _seeds(with_shared):
+        (out / name).write_bytes(data)
+        count += 1
+    return count
+
+
+def _atheris_expected() -> bool:
+    """Whether atheris has a wheel here (pyproject's dev extra installs it only then)."""
+    return (
+        sys.platform == "linux"
+        and platform.machine() == "x86_64"
+        and (3, 10) <= sys.version_info[:2] <= (3, 14)
+    )
+
+
+def fuzz_summary(log: str) -> dict:
+    """Executions, corpus, coverage and RSS from libFuzzer's output (run with -print_final_stats=1)."""
+    statuses = re.findall(r"^#(\d+)\s+\w+\s.*$", log, re.MULTILINE)
+    lines = [line for line in log.splitlines() if re.match(r"#\d+\s", line)]
+    last = lines[-1] if lines else ""
+
+    def number(pattern: str, text: str = last):
+        found = re.findall(pattern, text, re.MULTILINE)
+        return int(found[-1]) if found else None
+
+    corpus = re.search(r"\bcorp: (\d+)/(\S+)", last)
+    return {
+        "execs": number(r"^stat::number_of_executed_units: *(\d+)", log)
+        or number(r"^Done (\d+) runs", log)
+        or (int(statuses[-1]) if statuses else None),
+        "cov": number(r"\bcov: (\d+)"),
+        "ft": number(r"\bft: (\d+)"),
+        "corpus": int(corpus.group(1)) if corpus else None,
+        "corpus_bytes": corpus.group(2) if corpus else None,
+        "rss_mb": number(r"\brss: (\d+)Mb"),
+        "peak_rss_mb": number(r"^stat::peak_rss_mb: *(\d+)", log),
+        "new_units": number(r"^stat::new_units_added: *(\d+)", log),
+    }
+
+
+def report_artifact(path: Path, script: str = "tests/fuzz_atheris.py") -> str:
+    """A failing input, printable and reproducible without the temp directory."""
+    data = path.read_bytes()
+    b64 = base64.b64encode(data).decode("ascii")
+    return (
+        f"failing input: {path} ({len(data)} bytes)\n"
+        f"base64: {b64}\n"
+        f"reproduce: python3 {script} {shlex.quote(str(path))}\n"
+        f"       or: echo {b64} | base64 -d > /tmp/chunkwise-crash && python3 {script} /tmp/chunkwise-crash\n"
+    )
+
+
+def _ci(seconds: int) -> int:
+    """The CI step: a bounded run from a temporary corpus; non-zero on a failure or no atheris."""
+    if atheris is None:
+        if _atheris_expected():
+            print(
+                "ERROR: fuzz: atheris cannot be imported, though it has a wheel for this platform and the "
+                'dev extra installs it: run python3 -m pip install -e ".[dev]"',
+                file=sys.stderr,
+            )
+            return 1
+        print(
+            f"WARNING: fuzz: SKIPPED, atheris has no wheel for {sys.platform} {platform.machine()} "
+            f"Python {sys.version_info[0]}.{sys.version_info[1]} (Linux x86_64, Python 3.10-3.14 only)",
+            file=sys.stderr,
+        )
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="chunkwise-fuzz-"))
+    seeds, corpus, artifacts = work / "seeds", work / "corpus", work / "artifacts"
+    corpus.mkdir()
+    artifacts.mkdir()
+    count = _seed(seeds)
+    dictionary = work / "chunkwise.dict"
+    dictionary.write_text("".join(_dict_line(t) + "\n" for t in DICTIONARY))
+    memory_stats = work / "memory.json"
+    script = Path(__file__).resolve()
+    shown = os.path.relpath(script) if Path.cwd().resolve() == ROOT else str(script)
+    command = [
+        sys.executable,
+        str(script),
+        f"-max_total_time={seconds}",
+        f"-rss_limit_mb={RSS_LIMIT_MB}",
+        f"-max_len={MAX_LEN}",
+        "-timeout=60",
+        f"-dict={dictionary}",
+        f"-artifact_prefix={artifacts}/",
+        "-print_final_stats=1",
+        str(corpus),
+        str(seeds),
+    ]
+    print(f"fuzz: {count} seeds in {seeds}\n+ {shlex.join(command)}", flush=True)
+    started = time.monotonic()
+    log_path = work / "fuzz.log"
+    with log_path.open("wb") as log:
+        code = subprocess.call(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "CHUNKWISE_FUZZ_MEMORY_STATS": str(memory_stats)},
+        )
+    elapsed = time.monotonic() - started
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    stats = fuzz_summary(log)
+    found = sorted(artifacts.iterdir())
+    slow = [path for path in found if path.name.startswith("slow-unit-")]
+    failures = [path for path in found if path not in slow]
+    print(
+        f"fuzz: {stats['execs']} executions in {elapsed:.0f} s; corpus {stats['corpus']} inputs "
+        f"({stats['corpus_bytes']}; {count} seeds given, {stats['new_units']} new units); coverage "
+        f"{stats['cov']} edges, {stats['ft']} features; RSS {stats['rss_mb']} MB at the end, peak "
+        f"{stats['peak_rss_mb']} MB (limit {RSS_LIMIT_MB} MB)"
+    )
+    if memory_stats.exists():
+        high = json.loads(memory_stats.read_text())
+        print(
+            f"fuzz: largest tracemalloc peak against its bound: {high['peak']} bytes for a {high['size']}-byte "
+            f"input ({100 * high['peak'] / high['limit']:.0f}% of {MEMORY_BASE} + {MEMORY_PER_BYTE} x size)"
+        )
+    for path in slow:  # libFuzzer's -report_slow_units: worth a look, not a failure on a shared machine
+        print(f"fuzz: WARNING: a slow input\n{report_artifact(path, shown)}")
+    if code != 0 or failures or stats["execs"] is None:
+        print("\n".join(["--- the end of libFuzzer's output ---", *log.splitlines()[-80:], "---"]))
+        print(f"FUZZ FAILURE: the fuzzer exited with {code}; its files are kept in {work}")
+        for path in failures:
+            print(report_artifact(path, shown))
+        sys.stdout.flush()
+        return code or 1
+    shutil.rmtree(work)
+    return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--seed-corpus":
-        _seed(sys.argv[2])
-    elif len(sys.argv) == 3 and sys.argv[1] == "--write-dict":
+    if sys.argv[1:2] == ["--ci"] and len(sys.argv) == 3:
+        sys.exit(_ci(int(sys.argv[2])))
+    elif sys.argv[1:2] == ["--seed-corpus"] and len(sys.argv) in (3, 4):
+        shared = sys.argv[3:] == ["--with-shared"]
+        print(f"{_seed(Path(sys.argv[2]), shared)} seeds in {sys.argv[2]}")
+    elif sys.argv[1:2] == ["--write-dict"] and len(sys.argv) == 3:
         Path(sys.argv[2]).write_text("".join(_dict_line(t) + "\n" for t in DICTIONARY))
+    elif atheris is None:
+        sys.exit("fuzz_atheris.py: atheris is not installed (python3 -m pip install atheris)")
     else:
         atheris.Setup(sys.argv, TestOneInput)
         atheris.Fuzz()
