@@ -4,12 +4,12 @@
 
 For each stream it times, on the same chunks:
 
-* the floors: ``json.loads`` of every ``data:`` payload (and ``orjson.loads`` when installed), and a
-  trivial loop that appends text/argument fragments from already-parsed dicts (the room an
-  assembler has);
+* the floors: ``json.loads`` of every ``data:`` payload (and ``orjson.loads`` when installed),
+  pydantic-core's ``from_json`` (the parser chunkwise uses, alone), and a trivial loop that
+  appends text/argument fragments from already-parsed dicts (the room an assembler has);
 * chunkwise from parsed dicts (``feed`` with events, then ``close`` and ``completion``), the same
-  through ``assemble`` (no events), and from raw SSE bytes in 16 KiB pieces (decoding + JSON +
-  assembly + events);
+  through ``assemble`` (no events), from the raw SSE body through ``assemble(bytes)`` (decoding +
+  JSON + assembly), and from the body in 16 KiB pieces through ``feed_bytes`` with events;
 * openai-python's ``ChatCompletionStreamState`` (each dict built into a ``ChatCompletionChunk`` the
   way the SDK's stream does, then ``handle_chunk``) and LiteLLM's ``stream_chunk_builder`` (on the
   dicts), when they are installed; a peer that raises or returns a wrong answer is reported so.
@@ -223,6 +223,14 @@ def floor_orjson(s: Stream) -> Any:
         loads(p)
 
 
+def floor_pydantic(s: Stream) -> Any:
+    # The parser chunkwise uses, alone: what reading the payloads costs before any framing or merge.
+    from pydantic_core import from_json
+
+    for p in s.payloads:
+        from_json(p, allow_inf_nan=False)
+
+
 def trivial_loop(s: Stream) -> Any:
     parts: dict[int, list[str]] = {}
     for c in s.chunks:
@@ -273,6 +281,10 @@ def cw_bytes(s: Stream) -> Any:
     return assembler.completion
 
 
+def cw_assemble_bytes(s: Stream) -> Any:
+    return chunkwise.assemble(s.body, thought_tag=s.thought_tag)
+
+
 def openai_state(s: Stream) -> Any:
     from openai._models import construct_type
     from openai.lib.streaming.chat import ChatCompletionStreamState
@@ -303,9 +315,11 @@ def _available(module: str) -> bool:
 CONTENDERS: list[tuple[str, Callable[[Stream], Any], bool, bool]] = [
     ("json.loads (floor)", floor_json, False, False),
     ("orjson.loads", floor_orjson, False, False),
+    ("pydantic_core.from_json (parse floor)", floor_pydantic, False, False),
     ("trivial append loop", trivial_loop, False, False),
     ("chunkwise feed(dict) + events", cw_feed, True, False),
     ("chunkwise assemble(dicts)", cw_assemble, True, False),
+    ("chunkwise assemble(bytes) (SSE+JSON)", cw_assemble_bytes, True, False),
     ("chunkwise feed_bytes (SSE+JSON+events)", cw_bytes, True, False),
     ("openai ChatCompletionStreamState", openai_state, True, True),
     ("litellm stream_chunk_builder", litellm_builder, True, True),

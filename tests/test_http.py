@@ -758,3 +758,46 @@ def test_a_json_answer_is_read_as_parse_completion_reads_it(body: dict[str, Any]
         entering = stream_chat(client, "http://x.test/v1/chat/completions", json={})
         with pytest.raises(chunkwise.MalformedChunkError):
             entering.__enter__()  # refused on entering, before any event
+
+
+# ---------------------------------------------------------------- the thought tag from the request
+
+
+def test_the_tag_the_request_asks_for_is_the_tag_split_on() -> None:
+    """A body built with `gemini.request_fields(thought_tag=...)` needs no `thought_tag=` here."""
+    from chunkwise.gemini import request_fields
+    from chunkwise.replay import ReplayTransport
+
+    recording = FIXTURES / "vertex" / "thought-tag-marker-think.sse"
+    body = {**BODY, **request_fields(thought_tag="think", include_thoughts=True)}
+    with httpx.Client(transport=ReplayTransport(recording)) as client:
+        with stream_chat(client, "https://replay.invalid/v1/chat/completions", json=body) as stream:
+            message = stream.until_done().choices[0].message
+        with stream_chat(client, "https://replay.invalid/v1/chat/completions", json=BODY) as stream:
+            unsplit = stream.until_done().choices[0].message
+    assert message.reasoning_content and "<think>" not in (message.content or "")
+    assert "<think>" in (unsplit.content or "") and unsplit.reasoning_content is None
+    # An explicit tag that contradicts the body is refused before anything is sent.
+    with (
+        httpx.Client(transport=ReplayTransport(recording)) as client,
+        pytest.raises(ValueError, match="asks"),
+        stream_chat(client, "https://replay.invalid/", json=body, thought_tag="thought"),
+    ):
+        pass
+
+
+def test_for_request_reads_the_tag_and_keeps_the_other_options() -> None:
+    asked = {"extra_body": {"google": {"thought_tag_marker": "think"}}}
+    assembler = chunkwise.StreamAssembler.for_request(asked, thought_tag="think", emit_events=False)
+    assembler.feed(chunk(delta_choice(content="<think>a</think>b")))
+    assert assembler.feed(chunk(delta_choice(content="c", finish="stop"))) == []  # emit_events=False kept
+    assembler.close()
+    assert (assembler.completion.message.reasoning_content, assembler.completion.message.content) == (
+        "a",
+        "bc",
+    )
+    # No marker in the body: the caller's tag (DeepSeek-R1 sends tags unasked), or none.
+    assert chunkwise.StreamAssembler.for_request(BODY, thought_tag="think")._thought_tag == "think"
+    assert chunkwise.StreamAssembler.for_request(BODY)._thought_tag is None
+    with pytest.raises(ValueError, match="thought_tag"):
+        chunkwise.StreamAssembler.for_request({"extra_body": {"google": {"thought_tag_marker": "a>b"}}})

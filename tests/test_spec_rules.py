@@ -724,6 +724,8 @@ def test_6_only_first_parallel_call_signed_each_keeps_its_own() -> None:
     request = completion.to_request_message()
     assert [c.get("extra_content") for c in request["tool_calls"]] == [sig, None]
     assert [d.has_thought_signature for d in of_type(events, ToolCallDone)] == [True, False]
+    # Calls only: no `content` key, as the Vertex page writes the message (not `"content": null`).
+    assert "content" not in request and request["role"] == "assistant"
 
 
 def test_6_message_signature_on_final_empty_chunk() -> None:
@@ -1277,6 +1279,21 @@ def test_11_metadata_after_finish_still_merges() -> None:
     )
     assert completion.message.thought_signature == "sig" and completion.message.content == "Hi"
     assert completion.usage is not None and completion.usage.total_tokens == 3
+
+
+@pytest.mark.parametrize("late", [{"content": ""}, {"content": []}])
+def test_11_empty_content_after_finish_leaves_null_content_null(late: dict[str, Any]) -> None:
+    """OpenRouter's trailing usage chunk says `content: ""` after a tool-call finish: the answer had
+    no content and still has none, as the events (no ContentDone) say. Before the finish "" counts."""
+    call = {"index": 0, "id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    completion, events = run(
+        [chunk(delta_choice(tool_calls=[call], finish="tool_calls")), chunk(delta_choice(**late))]
+    )
+    assert completion.message.content is None and not of_type(events, chunkwise.ContentDone)
+    completion, events = run([chunk(delta_choice(content="")), chunk(delta_choice(finish="stop"))])
+    assert completion.message.content == "" and [
+        e.content for e in of_type(events, chunkwise.ContentDone)
+    ] == [""]
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from ._complete import parse_completion
 from ._errors import (
     AssemblerStateError,
     ChunkwiseError,
+    GoogleAuthError,
     HTTPStatusError,
     IncompleteStreamError,
     MalformedChunkError,
@@ -78,6 +79,7 @@ __all__ = [
     "FunctionCallArgumentsDelta",
     "FunctionCallDone",
     "FunctionCallStarted",
+    "GoogleAuthError",
     "HTTPStatusError",
     "IncompleteStreamError",
     "MalformedChunkError",

@@ -42,6 +42,7 @@ from ._events import Event, ServerErrorReceived, StreamEnded, UsageReported
 from ._limits import Limits, keep, merge, refuse_reserved, small_int
 from ._merge import copy_json
 from ._models import ChatCompletion
+from ._partial import PartialJSON
 from ._payloads import (
     DONE,
     ErrorBody,
@@ -54,7 +55,8 @@ from ._payloads import (
     read_stray,
 )
 from ._sse import DEFAULT_MAX_LINE_LENGTH, DecodeFault, SSEDecoder, StrayText
-from ._text import clean
+from ._text import Cursor, Pieces, clean
+from .gemini import thought_tag_of
 
 __all__ = [
     "DEFAULT_MAX_CHOICES",
@@ -171,6 +173,26 @@ class StreamAssembler:
         self._usage: dict[str, Any] | None = None
         self._choices: dict[int, ChoiceState] = {}
         self._final: ChatCompletion | None = None
+        # Incremental JSON readers of an answer or a call's arguments, made on the first question.
+        self._partials: dict[tuple[int, int], tuple[PartialJSON, Cursor | None]] = {}
+
+    @classmethod
+    def for_request(cls, body: Any, **options: Any) -> StreamAssembler:
+        """An assembler for the answer to the request ``body`` (the JSON sent, as a mapping).
+
+        The thought tag is read from the body itself (``extra_body.google.thought_tag_marker``,
+        as ``chunkwise.gemini.request_fields`` writes it), so the tag the server was asked for and
+        the tag split on cannot disagree. ``options`` are the constructor's; a ``thought_tag``
+        among them must name the same tag (or the body must ask for none): else ``ValueError``.
+        """
+        asked = thought_tag_of(body)
+        given = options.pop("thought_tag", None)
+        if given is not None and asked is not None and given != asked:
+            raise ValueError(
+                f"thought_tag={given!r}, but the request asks the server for {asked!r} "
+                "(extra_body.google.thought_tag_marker)"
+            )
+        return cls(thought_tag=asked if asked is not None else given, **options)
 
     # ---------------------------------------------------------------- public surface
 
@@ -183,6 +205,45 @@ class StreamAssembler:
     def done_received(self) -> bool:
         """Whether ``data: [DONE]`` has arrived."""
         return self._done
+
+    def partial_content(self, choice: int = 0) -> Any:
+        """The answer of ``choice`` read as JSON so far (structured output, ``response_format``).
+
+        The best-effort value of the text received, open strings included, as pydantic-core's
+        ``from_json(text, allow_partial="trailing-strings")`` reads it; None before any JSON value
+        starts or before the choice exists. Each call reads only the text that arrived since the
+        last one, so asking after every chunk costs the stream's length, not its square. The value
+        is the reader's own and later chunks update it in place: copy it to keep it. Once the text
+        cannot be JSON (a Markdown fence, a length cut), it stays the value of the longest prefix
+        that could be; ``message.parse(Model)`` on the finished answer says what is wrong.
+        """
+        state = self._choices.get(choice) if type(choice) is int else None
+        if state is None:
+            return None
+        if state.parts is not None:  # Mistral's typed parts: the text runs between them, joined
+            return self._read_partial((choice, -1), None, state.all_answer_text())
+        return self._read_partial((choice, -1), state.text, None)
+
+    def partial_arguments(self, choice: int = 0, call: int = 0) -> Any:
+        """Tool call ``call`` (its position in the choice's calls) of ``choice``: its arguments read
+        as JSON so far, as ``partial_content`` reads an answer; None before the call exists."""
+        state = self._choices.get(choice) if type(choice) is int else None
+        if state is None or type(call) is not int or not 0 <= call < len(state.tools.calls):
+            return None
+        return self._read_partial((choice, call), state.tools.calls[call].args, None)
+
+    def _read_partial(self, key: tuple[int, int], pieces: Pieces | None, whole: str | None) -> Any:
+        held = self._partials.get(key)
+        reader, cursor = held if held is not None else (PartialJSON(max_depth=self._limits.max_depth), None)
+        if pieces is not None:
+            text, cursor = pieces.since(cursor)
+        else:  # no cursor into joined text: the total read so far is kept as the cursor's count
+            done = cursor[4] if cursor is not None else 0
+            text = (whole or "")[done:]
+            cursor = (0, 0, 0, 0, done + len(text))
+        reader.feed(text)
+        self._partials[key] = (reader, cursor)
+        return reader.value()
 
     @property
     def snapshot(self) -> ChatCompletion:

@@ -158,7 +158,10 @@ class ChoiceState:
                 size == 1 or (size == 2 and self.role is not None and "role" in delta)
             ):
                 # The hot path: a text delta (with the role Vertex repeats on every chunk, already set).
-                self.content_seen = True
+                if content or self.finish_reason is None:
+                    # An empty content after the finish (OpenRouter's trailing chunk) is no answer:
+                    # it must not turn a null content into "" once ContentDone can no longer say so.
+                    self.content_seen = True
                 if content:
                     if self.splitter is None and self.flagged is None and self.finish_reason is None:
                         added = self.text.add(content, self.limits.tally)
@@ -273,11 +276,13 @@ class ChoiceState:
                 continue
             if key == "content":
                 if type(value) is str:
-                    self.content_seen = True
+                    if value or self.finish_reason is None:  # as on the hot path above
+                        self.content_seen = True
                     if value:
                         self.add_content(value, thought, out)
                 elif type(value) is list:
-                    self.content_seen = True
+                    if value or self.finish_reason is None:
+                        self.content_seen = True
                     self.add_content_parts(value, thought, out)
                 else:
                     raise Malformed("`delta.content` must be a string or a list of parts")

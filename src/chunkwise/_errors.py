@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AssemblerStateError",
     "ChunkwiseError",
+    "GoogleAuthError",
     "HTTPStatusError",
     "IncompleteStreamError",
     "MalformedChunkError",
@@ -169,6 +170,12 @@ class AssemblerStateError(ChunkwiseError):
     ) -> None:
         super().__init__(message, partial=partial)
         self.cause = cause
+
+
+class GoogleAuthError(ChunkwiseError):
+    """``chunkwise.http.GoogleAuth`` could have no token: the variable is unset, or the command is
+    missing, failed, timed out or printed something that is not one token. The caller's setup is at
+    fault, not the server; no request was sent."""
 
 
 class OutputParseError(ChunkwiseError):

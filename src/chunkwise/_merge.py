@@ -58,9 +58,12 @@ def safe_json(value: Any, depth: int, tally: Tally) -> Any:
             kind = type(item)
             # Most members are ASCII text, small integers or null: taken here without a call
             # (a usage object is a dozen of them on every chunk of some servers).
-            if (kind is str and item.isascii()) or item is None or kind is bool:
-                out[key] = item
-            elif kind is int and item.bit_length() <= _MAX_INT_BITS:
+            if (
+                (kind is str and item.isascii())
+                or item is None
+                or kind is bool
+                or (kind is int and item.bit_length() <= _MAX_INT_BITS)
+            ):
                 out[key] = item
             else:
                 out[key] = safe_json(item, depth - 1, tally)

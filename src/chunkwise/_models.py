@@ -175,9 +175,13 @@ class Message(_Model):
         (400 "Function call is missing a thought_signature in functionCall parts"), so each tool
         call keeps its own ``extra_content`` and the message keeps its own. Thinking text is left
         out (servers do not take it back); OpenRouter's ``reasoning_details`` are kept, since that
-        gateway carries Gemini signatures in them and asks for them back.
+        gateway carries Gemini signatures in them and asks for them back. A message that only
+        calls tools has no ``content`` key (not ``null``): the form the Vertex page shows, and one
+        the OpenAI schema allows ("required unless tool_calls or function_call is specified").
         """
-        out: dict[str, Any] = {"role": self.role, "content": copy.deepcopy(self.content)}
+        out: dict[str, Any] = {"role": self.role}
+        if self.content is not None or not (self.tool_calls or self.function_call):
+            out["content"] = copy.deepcopy(self.content)
         if self.refusal is not None:
             out["refusal"] = self.refusal
         if self.tool_calls:

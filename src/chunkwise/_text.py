@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["BLOCK", "Pieces", "Tally", "clean"]
+__all__ = ["BLOCK", "Cursor", "Pieces", "Tally", "clean"]
 
 BLOCK = 512
+
+#: Where a reader of ``Pieces.since`` stopped (see there).
+Cursor = tuple[int, int, int, int, int]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
@@ -50,13 +53,15 @@ def clean(text: str, tally: Tally) -> str:
 class Pieces:
     """One streamed text field: ``add`` pieces, read ``value()`` (joined once, cached as a block)."""
 
-    __slots__ = ("blocks", "high", "pieces")
+    __slots__ = ("blocks", "high", "merges", "pieces")
 
     def __init__(self) -> None:
         self.pieces: list[str] = []
         self.blocks: list[str] = []
         #: A high surrogate that ended the last piece, waiting for its pair ("" when none).
         self.high = ""
+        #: How many times ``value`` joined the blocks into one (a ``since`` cursor from before is stale).
+        self.merges = 0
 
     def add(self, text: str, tally: Tally) -> str:
         """Append ``text``; return what was appended (what a delta event should carry).
@@ -109,4 +114,28 @@ class Pieces:
             self.compact()
         if len(self.blocks) > 1:
             self.blocks = ["".join(self.blocks)]
+            self.merges += 1
         return self.blocks[0] if self.blocks else ""
+
+    def since(self, cursor: Cursor | None) -> tuple[str, Cursor]:
+        """The text added after ``cursor`` (None: from the start), and the cursor for the next call.
+
+        Costs the new text's size, not the whole text's, so a reader that asks after every chunk
+        (the partial JSON parse of an answer) stays linear. A cursor is (merges, blocks, pieces,
+        run, total) as they were when it was made: ``run`` counts the characters of the pieces then
+        held, which a compaction since has made the head of block ``blocks``; ``total`` counts all.
+        After a ``value`` that joined the blocks (a snapshot), the text is sliced by ``total``: that
+        join cost as much already.
+        """
+        merges, blocks, count, run, total = cursor if cursor is not None else (self.merges, 0, 0, 0, 0)
+        if merges != self.merges:
+            text = self.value()[total:]
+            run = 0
+        elif blocks == len(self.blocks):
+            text = "".join(self.pieces[count:])
+            run += len(text)
+        else:
+            tail = "".join(self.pieces)
+            text = "".join([self.blocks[blocks][run:], *self.blocks[blocks + 1 :], tail])
+            run = len(tail)
+        return text, (self.merges, len(self.blocks), len(self.pieces), run, total + len(text))

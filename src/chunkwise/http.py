@@ -80,6 +80,7 @@ from ._errors import (
     MalformedChunkError,
 )
 from ._events import Event
+from ._google_auth import GoogleAuth, GoogleAuthError
 from ._models import ChatCompletion
 from ._payloads import Malformed, describe_error, is_error_body, loads, loads_or_none
 
@@ -89,6 +90,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncChatStream",
     "ChatStream",
+    "GoogleAuth",
+    "GoogleAuthError",
     "afrom_openai",
     "astream_chat",
     "from_openai",
@@ -247,11 +250,14 @@ def stream_chat(
     """POST ``json`` to ``url`` and stream the answer into a ``ChatStream``.
 
     ``json`` is sent as given: add ``"stream": true`` yourself (a JSON answer is read too, with
-    the same result). ``headers`` are copied, never changed. ``thought_tag`` and
-    ``assembler_options`` go to ``StreamAssembler`` (``require_done``, ``emit_events=False``
-    when only the completion is wanted, the limits). Raises as the module docstring says.
+    the same result). ``headers`` are copied, never changed. The thought tag is the one ``json``
+    asks the server for (``extra_body.google.thought_tag_marker``, see
+    ``StreamAssembler.for_request``); ``thought_tag`` is for a server that wraps thinking in tags
+    unasked (DeepSeek-R1), and must agree with the body's. ``assembler_options`` go to
+    ``StreamAssembler`` (``require_done``, ``emit_events=False`` when only the completion is
+    wanted, the limits). Raises as the module docstring says.
     """
-    assembler = StreamAssembler(thought_tag=thought_tag, **assembler_options)
+    assembler = StreamAssembler.for_request(json, thought_tag=thought_tag, **assembler_options)
     limit = _body_limit(assembler_options)
     with client.stream("POST", url, json=json, headers=_copy(headers)) as response:
         chunks = None
@@ -283,7 +289,7 @@ async def astream_chat(
     **assembler_options: Any,
 ) -> AsyncIterator[AsyncChatStream]:
     """The async twin of ``stream_chat``: ``async with``, ``async for``, ``await until_done()``."""
-    assembler = StreamAssembler(thought_tag=thought_tag, **assembler_options)
+    assembler = StreamAssembler.for_request(json, thought_tag=thought_tag, **assembler_options)
     limit = _body_limit(assembler_options)
     async with client.stream("POST", url, json=json, headers=_copy(headers)) as response:
         chunks = None
