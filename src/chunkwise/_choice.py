@@ -104,6 +104,7 @@ class ChoiceState:
         "limits",
         "logprobs",
         "parts",
+        "plain",
         "reasoning",
         "refusal",
         "role",
@@ -128,6 +129,9 @@ class ChoiceState:
         self.reasoning: Pieces | None = None
         self.refusal: Pieces | None = None
         self.splitter = ThinkTagSplitter(thought_tag) if thought_tag else None
+        # Text is appended as it comes: no tag splitter, no Gemini thought flag seen, not finished.
+        # One flag for the hot path, cleared where any of the three changes.
+        self.plain = self.splitter is None
         # Splits Gemini's flagged `<thought>...</thought>` block, whatever tag is configured (§4).
         self.flagged: ThinkTagSplitter | None = None
         self.unterminated = False
@@ -158,17 +162,18 @@ class ChoiceState:
                 size == 1 or (size == 2 and self.role is not None and "role" in delta)
             ):
                 # The hot path: a text delta (with the role Vertex repeats on every chunk, already set).
-                if content or self.finish_reason is None:
-                    # An empty content after the finish (OpenRouter's trailing chunk) is no answer:
-                    # it must not turn a null content into "" once ContentDone can no longer say so.
-                    self.content_seen = True
                 if content:
-                    if self.splitter is None and self.flagged is None and self.finish_reason is None:
+                    self.content_seen = True
+                    if self.plain:
                         added = self.text.add(content, self.limits.tally)
                         if out is not None and added:
                             out.append(content_delta(self.index, added))
                     else:
                         self.add_content(content, False, out)
+                elif self.finish_reason is None:
+                    # An empty content after the finish (OpenRouter's trailing chunk) is no answer:
+                    # it must not turn a null content into "" once ContentDone can no longer say so.
+                    self.content_seen = True
             elif type(delta.get("tool_calls")) is list and (
                 size == 1 or (size == 2 and self.role is not None and "role" in delta)
             ):
@@ -382,6 +387,7 @@ class ChoiceState:
         flagged = self.flagged
         if thought and flagged is None:
             flagged = self.flagged = ThinkTagSplitter("thought")
+            self.plain = False
         if flagged is not None and not thought and (flagged.inside or flagged.held):
             # Unflagged text after the flagged block: only its closing tag (whole, or its start cut
             # across chunks) still belongs to the block. Anything else is answer, as the flag says:
@@ -537,6 +543,7 @@ class ChoiceState:
         report every field done. A call is done here, never because its arguments parse."""
         self.end(out)
         self.finish_reason = reason
+        self.plain = False
         index = self.index
         tools = self.tools
         if out is None:
