@@ -17,6 +17,9 @@ After every chunk each contender produces the value so far:
 * ``from_json(prefix)``: the text so far kept in one string (``prefix += chunk``) and read whole by
   ``pydantic_core.from_json(prefix, allow_partial="trailing-strings")``: the usual way to a partial
   value (pydantic's documented partial-JSON recipe), which re-reads the whole prefix per chunk;
+* ``StreamAssembler``: each chunk fed as a ``chat.completion.chunk`` dict, then
+  ``partial_content()``: what a user writes (the text reaches the reader through the assembler);
+  beside it the same feeding without partial reads, the answer read once at the end;
 * for scale, ``PartialJSON`` fed every chunk and asked once at the end, and ``json.loads`` of the
   finished text once (the floor: reading the answer a single time).
 
@@ -43,6 +46,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
+from chunkwise import StreamAssembler
 from chunkwise._partial import PartialJSON
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -110,6 +114,28 @@ def reparse(pieces: list[str]) -> Any:
     return value
 
 
+def _chunks(pieces: list[str]) -> list[dict[str, Any]]:
+    return [{"choices": [{"index": 0, "delta": {"content": piece}}]} for piece in pieces]
+
+
+def assembler_asking(pieces: list[str]) -> Any:
+    # What a user writes: the chunk fed, the draft read, after every chunk (the text reaches the
+    # reader through the assembler's pieces, `Pieces.since`).
+    assembler = StreamAssembler(emit_events=False)
+    value = None
+    for chunk in _chunks(pieces):
+        assembler.feed(chunk)
+        value = assembler.partial_content()
+    return value
+
+
+def assembler_only(pieces: list[str]) -> Any:
+    assembler = StreamAssembler(emit_events=False)
+    for chunk in _chunks(pieces):
+        assembler.feed(chunk)
+    return json.loads(assembler.snapshot.choices[0].message.content or "")
+
+
 def loads_once(pieces: list[str]) -> Any:
     return json.loads("".join(pieces))
 
@@ -118,6 +144,8 @@ CONTENDERS: list[tuple[str, Callable[[list[str]], Any]]] = [
     ("PartialJSON, value() after every chunk", ours),
     ('from_json(prefix, allow_partial="trailing-strings") after every chunk', reparse),
     ("PartialJSON, value() once at the end", ours_at_the_end),
+    ("StreamAssembler: feed + partial_content() after every chunk", assembler_asking),
+    ("StreamAssembler: feed only, json.loads at the end", assembler_only),
     ("json.loads of the whole text, once (floor)", loads_once),
 ]
 
