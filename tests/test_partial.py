@@ -258,6 +258,25 @@ def test_any_text_reads_the_same_whatever_the_cuts(tokens: list[str], points: li
         assert same(whole.value(), oracle(text))
 
 
+@settings(max_examples=300)
+@given(
+    number=st.from_regex(r"-?[1-9][0-9]{20,60}(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
+    data=st.data(),
+)
+def test_a_long_number_cut_in_its_fraction_or_exponent_is_not_read_short(
+    number: str, data: st.DataObject
+) -> None:
+    """Pieces long enough for the C scanner (48+ characters) that end inside a number's fraction or
+    exponent ("3.14e" then "0"): the number is carried, not read up to the cut and then refused."""
+    text = f'{{"padding": "{"x" * 50}", "n": {number}, "ok": true}}'
+    start = text.index(number)
+    point = data.draw(st.integers(start + 1, start + len(number) - 1))
+    reader = PartialJSON()
+    reader.feed(text[:point])
+    reader.feed(text[point:])
+    assert not reader.failed and reader.value() == json.loads(text)
+
+
 def test_lone_surrogates_are_kept_as_json_loads_keeps_them() -> None:
     """A lone surrogate escape (which from_json refuses) reads as json.loads reads it."""
     for text in ['["\\ud83d x"]', '["\\ude00"]', '["\\ud83d\\u0041"]', '["\\ud83d\\ud83d\\ude00"]']:

@@ -514,8 +514,13 @@ class PartialJSON:
             value, stop = _scan(text, pos)
         except (StopIteration, ValueError, RecursionError):
             return -1
-        if stop == len(text) and (type(value) is int or type(value) is float):
-            return -1  # a number the next piece may go on with ("12" then "34")
+        if (type(value) is int or type(value) is float) and (
+            stop == len(text) or _NUMBER_START.match(text, pos).end() != stop  # type: ignore[union-attr]
+        ):
+            # A number the next piece may go on with ("12" then "34"), or one the scanner read short
+            # of what follows ("3.14e" cut by the piece, or "1.x"): the loop carries or refuses it,
+            # so the answer and the error do not depend on the cuts.
+            return -1
         room = self._max_depth - len(self._stack)
         # Cheap bound first (every bracket nesting), the exact depth only when it is not enough.
         if (

@@ -48,6 +48,12 @@ Stream styles (``STYLES``), each from documented or recorded provider behaviour:
   configured (``None`` included) and never appears in the result.
 * ``"index0"``: several parallel calls, all at ``index`` 0, ids on first fragments only.
 
+Streams that go wrong (``faulty_streams``, ``FaultyStream``, ``FAULTS``): a healthy stream with one
+fault real servers produce (cut at any byte, an error chunk, ``event: error``, Vertex's raw error
+line, no ``[DONE]``, a chunk sent twice, invalid JSON, invalid UTF-8, an error status), each with
+the error a correct client raises and the partial completion it recovers (``_faulty``;
+docs/strategies.md has the table).
+
 This module imports hypothesis; ``import chunkwise`` never imports it.
 """
 
@@ -62,12 +68,17 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from ._faulty import FAULTS, FaultyStream, faulty_streams
+
 __all__ = [
+    "FAULTS",
     "STYLES",
+    "FaultyStream",
     "byte_pieces",
     "chunks_from",
     "completion_streams",
     "completions",
+    "faulty_streams",
     "sse_bytes",
 ]
 
@@ -229,7 +240,14 @@ def completions(
     _check_count("max_choices", max_choices, 1)
     _check_count("max_tool_calls", max_tool_calls, 0)
     _check_thought_tag(thought_tag)
-    choice = _choice(max_tool_calls, thinking, plain=thought_tag is not None)
+    return _completions(max_choices, max_tool_calls, thinking, plain=thought_tag is not None)
+
+
+def _completions(
+    max_choices: int, max_tool_calls: int, thinking: bool, plain: bool
+) -> st.SearchStrategy[dict[str, Any]]:
+    """``completions()`` without the checks; ``plain``: no ``<`` in content and thinking."""
+    choice = _choice(max_tool_calls, thinking, plain=plain)
 
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
@@ -418,9 +436,10 @@ def _join_some(draw: st.DrawFn, deltas: list[dict[str, Any]]) -> list[dict[str, 
 
 
 def _choice_items(
-    draw: st.DrawFn, choice: Mapping[str, Any], style: str, thought_tag: str | None
+    draw: st.DrawFn, choice: Mapping[str, Any], style: str, thought_tag: str | None, finish_beside: bool
 ) -> list[dict[str, Any]]:
-    """The ``choices`` entries, one per chunk, that stream one finished choice."""
+    """The ``choices`` entries, one per chunk, that stream one finished choice; ``finish_beside``:
+    the finish may come beside the last text or arguments instead of on a chunk of its own."""
     message = choice["message"]
     deltas: list[dict[str, Any]] = [{"role": message.get("role", "assistant")}]
     if message.get("content") == "":
@@ -443,7 +462,10 @@ def _choice_items(
             if message.get("content") is not None
             else {"extra_content": copy.deepcopy(message["extra_content"])}
         )
-    deltas.append(final)
+    # The finish on a chunk of its own, or on the last delta beside its text or arguments (Vertex
+    # sends `"content": " you ordered."` and `"arguments": "}"` with the finish_reason).
+    if final or not finish_beside or draw(st.booleans()):
+        deltas.append(final)
     if style == "vertex":
         deltas = [{"role": "assistant", **d} for d in deltas]
     items: list[dict[str, Any]] = [{"index": choice["index"], "delta": d} for d in deltas]
@@ -497,6 +519,16 @@ def chunks_from(
     _check_thought_tag(thought_tag)
     if thought_tag is not None:
         _check_streamable(completion, thought_tag)
+    return _chunks(completion, style, thought_tag, finish_beside=False)
+
+
+def _chunks(
+    completion: Mapping[str, Any], style: str, thought_tag: str | None, finish_beside: bool
+) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """``chunks_from()`` without the checks. ``finish_beside``: the finish may also ride on the last
+    text or arguments, as Vertex sends it (``faulty_streams`` draws this; the healthy strategies do
+    not yet, because ``split_responses`` mistakes a one-chunk response of whole tool calls after
+    a finished one for OpenRouter's restated finish)."""
 
     @st.composite
     def build(draw: st.DrawFn) -> list[dict[str, Any]]:
@@ -508,7 +540,9 @@ def chunks_from(
         }
         if "system_fingerprint" in completion:
             envelope["system_fingerprint"] = completion["system_fingerprint"]
-        per_choice = [_choice_items(draw, choice, style, thought_tag) for choice in completion["choices"]]
+        per_choice = [
+            _choice_items(draw, choice, style, thought_tag, finish_beside) for choice in completion["choices"]
+        ]
 
         # Interleave the choices, each in its own order (n > 1 streams do).
         order: list[int] = []
@@ -555,15 +589,35 @@ def completion_streams(
     if style is not None and style not in STYLES:
         raise InvalidArgument(f"style={style!r} must be one of {STYLES} or None")
     _check_thought_tag(thought_tag)
-    styles = st.just(style) if style is not None else st.sampled_from(STYLES)
-    completion_strategy = completions(
-        max_choices=max_choices, max_tool_calls=max_tool_calls, thought_tag=thought_tag
+    _check_count("max_choices", max_choices, 1)
+    _check_count("max_tool_calls", max_tool_calls, 0)
+    return _streams(
+        style=style,
+        max_choices=max_choices,
+        max_tool_calls=max_tool_calls,
+        thought_tag=thought_tag,
+        plain=thought_tag is not None,
     )
+
+
+def _streams(
+    *,
+    style: str | None,
+    max_choices: int,
+    max_tool_calls: int,
+    thought_tag: str | None = None,
+    plain: bool,
+    finish_beside: bool = False,
+) -> st.SearchStrategy[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """``completion_streams()`` without the checks; ``plain``: no ``<`` in content and thinking,
+    ``finish_beside`` as in ``_chunks`` (``faulty_streams`` draws both)."""
+    styles = st.just(style) if style is not None else st.sampled_from(STYLES)
+    completion_strategy = _completions(max_choices, max_tool_calls, True, plain=plain)
 
     @st.composite
     def build(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         completion = draw(completion_strategy)
-        return completion, draw(chunks_from(completion, style=draw(styles), thought_tag=thought_tag))
+        return completion, draw(_chunks(completion, draw(styles), thought_tag, finish_beside))
 
     return build()
 
