@@ -1157,6 +1157,29 @@ def test_10_lists_under_delta_are_concatenated_in_arrival_order() -> None:
     assert (completion.model_extra or {})["citations"] == ["x"]
 
 
+@pytest.mark.parametrize(
+    ("flagged", "rest", "thinking"),
+    [
+        ("<thought>why <", ["</thought>answer"], "why <"),
+        ("<thought>why </", ["</thought>answer"], "why </"),
+        ("<thought>why </tho", ["</thought>answer"], "why </tho"),
+        ("<thought>why <", ["</tho", "ught>answer"], "why <"),
+        ("<thought>why </tho", ["ught>answer"], "why "),
+    ],
+)
+def test_10_flagged_thinking_ending_in_a_tag_prefix_keeps_the_close_tag_out(
+    flagged: str, rest: list[str], thinking: str
+) -> None:
+    """Flagged thinking whose last characters could begin `</thought>` ("why <"), then the real
+    closing tag on the unflagged chunk: the held characters are thinking, the tag reaches no text."""
+    google = {"google": {"thought": True}}
+    chunks = [chunk(delta_choice(content=flagged, extra_content=google))]
+    chunks += [chunk(delta_choice(content=piece)) for piece in rest]
+    for tag in (None, "think"):
+        completion, _ = run([*chunks, chunk(delta_choice(finish="stop"))], thought_tag=tag)
+        assert (completion.message.content, completion.message.reasoning_content) == ("answer", thinking)
+
+
 def test_10_thought_flag_wins_over_the_configured_tag() -> None:
     """With thought_tag="think" (the README's example), a Gemini API stream whose thinking arrives flagged
     inside `<thought>` ... `</thought>` keeps both tags out of the thinking and the answer."""

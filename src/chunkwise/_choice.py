@@ -395,12 +395,15 @@ class ChoiceState:
             close = "</thought>"
             pending = flagged.held + text
             if not (pending.startswith(close) or close.startswith(pending)):
-                flagged.inside = False
                 held, flagged.held = flagged.held, ""
                 if held:
                     self.add_reasoning(held, out)
-                self.add_tagged(text, out)
-                return
+                if not (flagged.inside and (text.startswith(close) or close.startswith(text))):
+                    flagged.inside = False
+                    self.add_tagged(text, out)
+                    return
+                # What was held back ("why <") was the block's last flagged text, not the start of
+                # its closing tag; the tag opens this piece, and the splitter below takes it.
         if flagged is not None and (thought or flagged.inside or flagged.held):
             # Gemini API: flagged chunks are thinking, inside `<thought>...`; the `</thought>` opens
             # the first unflagged chunk. The flag is authoritative, so this block is split by its
