@@ -4,14 +4,13 @@ client's own conclusion compared with the verdict exposes a naive client."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import Phase, assume, given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -68,24 +67,6 @@ def _dump(completion: chunkwise.ChatCompletion | None) -> dict[str, Any]:
     return completion.model_dump(exclude_none=True)
 
 
-def _known_bug(fault: cs.FaultyStream) -> bool:
-    """A repeated chunk refused as late content whose tool calls hold a fragment with only
-    `extra_content` (Gemini's trailing signature): chunkwise merges that fragment into the most
-    recent call before it refuses the chunk, so the partial shows a signature on a call that had
-    none (pinned by the xfail test at the end of this file)."""
-    if fault.kind != "duplicated_chunk" or fault.error is not chunkwise.MalformedChunkError:
-        return False
-    events = fault.body.split(b"\n\n")
-    for event, following in itertools.pairwise(events):
-        if event == following and event.startswith(b"data: {"):
-            for item in json.loads(event[len(b"data: ") :]).get("choices") or ():
-                if any(
-                    set(f) == {"extra_content"} for f in (item.get("delta") or {}).get("tool_calls") or ()
-                ):
-                    return True
-    return False
-
-
 def _check_verdict(fault: cs.FaultyStream, error: Any, kept: dict[str, Any]) -> None:
     assert type(error) is (fault.error or type(None)), (fault.kind, error)
     assert kept == fault.partial
@@ -104,7 +85,6 @@ def test_chunkwise_reaches_the_drawn_verdict_however_the_bytes_are_cut(
 ) -> None:
     """Fed whole or cut anywhere, chunkwise raises exactly the drawn error class (or none) and keeps
     exactly the drawn partial completion (and a server error's body)."""
-    assume(not _known_bug(fault))
     assert fault.status == 200 and dict(fault.headers)["content-type"] == "text/event-stream"
     _check_verdict(fault, *_conclude([fault.body], fault.require_done))
     pieces = data.draw(cs.byte_pieces(fault.body), label="pieces")
@@ -115,7 +95,6 @@ def test_chunkwise_reaches_the_drawn_verdict_however_the_bytes_are_cut(
 @given(any_stream_fault, st.integers(0, 2**16))
 def test_the_verdict_holds_through_stream_chat(fault: cs.FaultyStream, seed: int) -> None:
     """Served by ReplayTransport in random pieces and read by chunkwise.http, the same verdict."""
-    assume(not _known_bug(fault))
     transport = ReplayTransport(fault.body, pieces="random", seed=seed)
     with httpx.Client(transport=transport) as client:
         try:
@@ -285,9 +264,6 @@ def test_the_docs_example_passes_for_a_client_built_on_chunkwise() -> None:
     settings(max_examples=30)(namespace["test_my_client_on_faulty_streams"])()
 
 
-@pytest.mark.xfail(
-    reason="chunkwise bug: a refused late chunk still merges a signature-only fragment", strict=True
-)
 def test_a_refused_repeat_merges_nothing_not_even_a_signature_fragment() -> None:
     """A repeated finishing chunk is refused whole (§11.2), so its trailing signature fragment must
     not sign the call before it: the partial is the answer as it was before the repeat."""

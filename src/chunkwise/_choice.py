@@ -236,7 +236,7 @@ class ChoiceState:
         if ReasoningDetails.thinking(delta.get("reasoning_details")):
             self.late("thinking")
         fragments = delta.get("tool_calls")
-        if restated or type(fragments) is not list:
+        if type(fragments) is not list:
             return restated
         tools = self.tools
         for fragment in fragments:
@@ -244,14 +244,22 @@ class ChoiceState:
                 continue  # the apply reports the shape
             body = fragment.get("function") or fragment.get("custom")
             body = body if type(body) is dict else {}
-            if body.get("arguments") or body.get("input"):
-                self.late("tool-call arguments")
+            brings = body.get("arguments") or body.get("input")
             call_id, index = fragment.get("id"), fragment.get("index")
             if call_id:
                 call = tools.by_id.get(call_id) if type(call_id) is str else None
             else:
                 call = tools.by_index.get(index) if type(index) is int else tools.last
-            if call is None or (body.get("name") and body["name"] != call.name):
+            renamed = call is not None and body.get("name") and body["name"] != call.name
+            if restated:
+                # New whole calls may come on such an entry (OpenRouter); a call already held gets
+                # metadata at most. Checked for every fragment before any is merged (§11).
+                if call is not None and (brings or renamed):
+                    self.late("tool-call arguments")
+                continue
+            if brings:
+                self.late("tool-call arguments")
+            if call is None or renamed:
                 self.late("a tool call")
         return restated
 
