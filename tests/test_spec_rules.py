@@ -890,6 +890,31 @@ def test_8_finish_reason_set_once_repeat_not_an_error() -> None:
 # ---------------------------------------------------------------- 9. Ends and errors
 
 
+@pytest.mark.parametrize("ending", ["close", "error chunk", "malformed", "interrupt"])
+def test_9_every_failure_keeps_the_text_held_back(ending: str) -> None:
+    """Text held back because it may begin a tag ("ab<", "x<th") is in the partial whatever ends the
+    stream: nothing more will come to decide it, so it is released as `close` releases it."""
+    assembler = chunkwise.StreamAssembler(thought_tag="think")
+    assembler.feed(chunk(delta_choice(content="<think>ab<")))
+    assembler.feed(chunk(delta_choice(index=1, content="x<th")))
+    endings: dict[str, Any] = {
+        "close": assembler.close,
+        "error chunk": lambda: assembler.feed({"error": {"message": "overloaded"}}),
+        "malformed": lambda: assembler.feed("{not json"),
+    }
+    if ending == "interrupt":
+        partial = assembler.interrupt("the connection dropped").partial
+    else:
+        with pytest.raises(chunkwise.ChunkwiseError) as info:
+            endings[ending]()
+        partial = info.value.partial
+    assert partial is not None and assembler.state is chunkwise.State.FAILED
+    assert (partial.choices[0].message.reasoning_content, partial.choices[1].message.content) == (
+        "ab<",
+        "x<th",
+    )
+
+
 def test_9_complete_without_done_is_complete_by_default() -> None:
     """Many recordings (vcr cassettes, Qwen, DeepSeek) finish properly with no `[DONE]`."""
     completion = chunkwise.assemble(sse(chunk(delta_choice(content="a", finish="stop")), done=False))

@@ -512,8 +512,32 @@ class StreamAssembler:
             )
         raise AssemblerStateError("the stream is closed; start a new StreamAssembler", partial=self._build())
 
+    def interrupt(self, reason: str) -> IncompleteStreamError:
+        """The input stopped for a cause outside the stream (a dropped connection, a read timeout):
+        fail as an incomplete stream and return the error, for the caller to raise from its cause.
+
+        Its partial holds everything received, text held back included (a tag prefix, half a
+        surrogate pair), except a line the cause cut in two: half a payload cannot be read.
+        """
+        self._require_open()
+        unfinished = [c.index for c in self._sorted_choices() if c.finish_reason is None]
+        error = IncompleteStreamError(reason, unfinished_choices=unfinished, done_received=self._done)
+        try:
+            self._fail(error, [])
+        except IncompleteStreamError:
+            pass
+        return error
+
     def _fail(self, error: ChunkwiseError, events: list[Event]) -> NoReturn:
-        """Record the error with the partial result and this call's events, enter FAILED, raise."""
+        """Record the error with the partial result and this call's events, enter FAILED, raise.
+
+        Text still held back (a tag prefix, half a surrogate pair) is released first, as ``close``
+        releases it: nothing more will come to decide it, and the partial is all that was received.
+        """
+        out = events if self._emit else None
+        for choice in self._choices.values():
+            if choice.finish_reason is None:
+                choice.end(out)
         error.partial = self._build()
         error.events = list(events)
         self._state = State.FAILED

@@ -435,18 +435,9 @@ def _retry_after(value: str | None, now: float) -> float | None:
 
 
 def _incomplete(assembler: StreamAssembler, exc: Exception) -> IncompleteStreamError:
-    """The connection failed before the stream was whole. Every event the assembler produced was
-    already handed out, so ``events`` is empty; ``partial`` holds everything received, except a
-    line the failure cut in two (half a payload cannot be read) and text the assembler still holds
-    back (at most a thought tag's length, or half a surrogate pair)."""
-    partial = assembler.snapshot
-    unfinished = [choice.index for choice in partial.choices if choice.finish_reason is None]
-    return IncompleteStreamError(
-        f"the connection failed before the stream ended ({type(exc).__name__}: {exc})",
-        unfinished_choices=unfinished,
-        done_received=assembler.done_received,
-        partial=partial,
-    )
+    """The connection failed before the stream was whole (``StreamAssembler.interrupt``): the
+    partial holds everything received, except a line the failure cut in two."""
+    return assembler.interrupt(f"the connection failed before the stream ended ({type(exc).__name__}: {exc})")
 
 
 # ---------------------------------------------------------------- openai-python
