@@ -145,3 +145,73 @@ def test_asking_after_every_chunk_stays_linear() -> None:
 
     ratio = run(20_000) / run(2_000)
     assert ratio < 30, f"20k/2k = {ratio:.1f}"
+
+
+@settings(max_examples=100)
+@given(value=JSON_VALUES, data=st.data())
+def test_partial_content_across_typed_parts(value: Any, data: st.DataObject) -> None:
+    """Mistral's typed parts: text runs closed by a part that is not text, text parts with fields of
+    their own; the reader sees the answer's text, in order, each character once."""
+    text = json.dumps({"answer": value})
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=10)))
+    bounds = [0, *cuts, len(text)]
+    assembler = chunkwise.StreamAssembler()
+    for start, end in itertools.pairwise(bounds):
+        piece = text[start:end]
+        shape = data.draw(
+            st.sampled_from(["string", "text part", "text part with a field", "image then text"])
+        )
+        if shape == "string":
+            content: Any = piece
+        elif shape == "text part":
+            content = [{"type": "text", "text": piece}]
+        elif shape == "text part with a field":
+            content = [{"type": "text", "text": piece, "cache": {"n": start}}]
+        else:
+            content = [{"type": "image_url", "image_url": {"url": "u"}}, {"type": "text", "text": piece}]
+        assembler.feed(chunk(delta_choice(content=content)))
+        if data.draw(st.booleans()):
+            assert assembler.partial_content() == whole_prefix(text[:end])
+    assert assembler.partial_content() == json.loads(text)
+
+
+def test_partial_content_across_typed_parts_stays_linear() -> None:
+    """Each text part closes a run: asking after every one still reads only what is new."""
+
+    def run(n: int) -> float:
+        text = json.dumps({"items": [f"item {i}" for i in range(n // 3)]})
+        size = max(1, len(text) // n)
+        parts = [text[i : i + size] for i in range(0, len(text), size)]
+        chunks = [chunk(delta_choice(content=[{"type": "text", "text": p, "i": 1}])) for p in parts]
+        best = float("inf")
+        for _ in range(3):
+            assembler = chunkwise.StreamAssembler(emit_events=False)
+            start = time.process_time()
+            for item in chunks:
+                assembler.feed(item)
+                assembler.partial_content()
+            best = min(best, time.process_time() - start)
+        assert assembler.partial_content() == json.loads(text)
+        return best
+
+    ratio = run(20_000) / run(2_000)
+    assert ratio < 30, f"20k/2k = {ratio:.1f}"
+
+
+def test_a_custom_call_has_no_partial_arguments_and_int_like_positions_work() -> None:
+    """A custom tool's input is free-form text, never read as JSON; numpy-style integers index."""
+    import enum
+
+    class Position(enum.IntEnum):
+        FIRST = 0
+
+    custom = {"index": 0, "id": "c", "type": "custom", "custom": {"name": "sql", "input": "42 rows; SELECT"}}
+    function = {"index": 1, "id": "f", "type": "function", "function": {"name": "f", "arguments": '{"a": [1'}}
+    assembler = chunkwise.StreamAssembler()
+    assembler.feed(chunk(delta_choice(tool_calls=[custom, function])))
+    assert assembler.partial_arguments(call=0) is None
+    assert assembler.partial_arguments(call=1) == {"a": [1]}
+    assert assembler.partial_arguments(choice=Position.FIRST, call=Position.FIRST) is None
+    assert assembler.partial_arguments(call=True) is None  # a bool is not a position
+    assembler.feed(chunk(delta_choice(content='{"x": 1}')))
+    assert assembler.partial_content(Position.FIRST) == {"x": 1}

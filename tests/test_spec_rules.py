@@ -789,9 +789,9 @@ def test_6_message_resendable_as_next_request() -> None:
         ),
         thought_tag="think",
     )
+    # The answer text was only thinking ("" once split): a message of calls has no content key.
     assert completion.to_request_message() == {
         "role": "assistant",
-        "content": "",
         "tool_calls": [
             {
                 "id": "c1",

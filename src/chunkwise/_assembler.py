@@ -23,14 +23,16 @@ never by list position (docs/behaviour.md §2).
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 from pydantic_core import from_json
 
 from ._build import build_completion
-from ._choice import ChoiceState
+from ._choice import AnswerMark, ChoiceState
 from ._errors import (
     AssemblerStateError,
     ChunkwiseError,
@@ -55,7 +57,7 @@ from ._payloads import (
     read_stray,
 )
 from ._sse import DEFAULT_MAX_LINE_LENGTH, DecodeFault, SSEDecoder, StrayText
-from ._text import Cursor, Pieces, clean
+from ._text import clean
 from .gemini import thought_tag_of
 
 __all__ = [
@@ -119,6 +121,17 @@ def _check_limit(name: str, value: Any) -> int:
     return value
 
 
+def _position(value: Any) -> int | None:
+    """A choice index or call position as given: an int, or anything that is one (``operator.index``,
+    as numpy's integers are); None for anything else."""
+    if type(value) is int:
+        return value
+    try:
+        return operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        return None
+
+
 class StreamAssembler:
     """Chunks in, typed events out, a finished ``ChatCompletion`` at the end. No I/O.
 
@@ -174,7 +187,7 @@ class StreamAssembler:
         self._choices: dict[int, ChoiceState] = {}
         self._final: ChatCompletion | None = None
         # Incremental JSON readers of an answer or a call's arguments, made on the first question.
-        self._partials: dict[tuple[int, int], tuple[PartialJSON, Cursor | None]] = {}
+        self._partials: dict[tuple[int, int], tuple[PartialJSON, AnswerMark]] = {}
 
     @classmethod
     def for_request(cls, body: Any, **options: Any) -> StreamAssembler:
@@ -212,38 +225,44 @@ class StreamAssembler:
         The best-effort value of the text received, open strings included, as pydantic-core's
         ``from_json(text, allow_partial="trailing-strings")`` reads it; None before any JSON value
         starts or before the choice exists. Each call reads only the text that arrived since the
-        last one, so asking after every chunk costs the stream's length, not its square. The value
+        last one: asking after every chunk costs the stream's length, plus, while a string value
+        is open, a copy of that string per call (Python strings cannot grow in place). The value
         is the reader's own and later chunks update it in place: copy it to keep it. Once the text
         cannot be JSON (a Markdown fence, a length cut), it stays the value of the longest prefix
         that could be; ``message.parse(Model)`` on the finished answer says what is wrong.
         """
-        state = self._choices.get(choice) if type(choice) is int else None
+        state = self._choice_at(choice)
         if state is None:
             return None
-        if state.parts is not None:  # Mistral's typed parts: the text runs between them, joined
-            return self._read_partial((choice, -1), None, state.all_answer_text())
-        return self._read_partial((choice, -1), state.text, None)
+        held = self._partials.get((state.index, -1))
+        reader, mark = held if held is not None else (PartialJSON(max_depth=self._limits.max_depth), None)
+        text, mark = state.answer_since(mark)
+        reader.feed(text)
+        self._partials[(state.index, -1)] = (reader, mark)
+        return reader.value()
 
     def partial_arguments(self, choice: int = 0, call: int = 0) -> Any:
         """Tool call ``call`` (its position in the choice's calls) of ``choice``: its arguments read
-        as JSON so far, as ``partial_content`` reads an answer; None before the call exists."""
-        state = self._choices.get(choice) if type(choice) is int else None
-        if state is None or type(call) is not int or not 0 <= call < len(state.tools.calls):
+        as JSON so far, as ``partial_content`` reads an answer. None before the call exists, and
+        for a custom tool call, whose input is free-form text, never JSON."""
+        state = self._choice_at(choice)
+        position = _position(call)
+        if state is None or position is None or not 0 <= position < len(state.tools.calls):
             return None
-        return self._read_partial((choice, call), state.tools.calls[call].args, None)
-
-    def _read_partial(self, key: tuple[int, int], pieces: Pieces | None, whole: str | None) -> Any:
+        held_call = state.tools.calls[position]
+        if held_call.kind == "custom":
+            return None
+        key = (state.index, position)
         held = self._partials.get(key)
-        reader, cursor = held if held is not None else (PartialJSON(max_depth=self._limits.max_depth), None)
-        if pieces is not None:
-            text, cursor = pieces.since(cursor)
-        else:  # no cursor into joined text: the total read so far is kept as the cursor's count
-            done = cursor[4] if cursor is not None else 0
-            text = (whole or "")[done:]
-            cursor = (0, 0, 0, 0, done + len(text))
+        reader, mark = held if held is not None else (PartialJSON(max_depth=self._limits.max_depth), None)
+        text, cursor = held_call.args.since(mark[2] if mark is not None else None)
         reader.feed(text)
-        self._partials[key] = (reader, cursor)
+        self._partials[key] = (reader, (0, held_call.args, cursor))
         return reader.value()
+
+    def _choice_at(self, choice: Any) -> ChoiceState | None:
+        index = _position(choice)
+        return self._choices.get(index) if index is not None else None
 
     @property
     def snapshot(self) -> ChatCompletion:
@@ -522,10 +541,8 @@ class StreamAssembler:
         self._require_open()
         unfinished = [c.index for c in self._sorted_choices() if c.finish_reason is None]
         error = IncompleteStreamError(reason, unfinished_choices=unfinished, done_received=self._done)
-        try:
+        with contextlib.suppress(IncompleteStreamError):  # `_fail` raises it; the caller raises it again
             self._fail(error, [])
-        except IncompleteStreamError:
-            pass
         return error
 
     def _fail(self, error: ChunkwiseError, events: list[Event]) -> NoReturn:

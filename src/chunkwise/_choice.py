@@ -76,10 +76,13 @@ from ._events import (
 from ._fields import AudioOut, Logprobs, ReasoningDetails
 from ._limits import Limits, keep, merge, refuse_reserved, string_field
 from ._payloads import Malformed
-from ._text import Pieces
+from ._text import Cursor, Pieces
 from ._thinking import TAG, THINKING, ThinkTagSplitter
 
-__all__ = ["ChoiceState"]
+__all__ = ["AnswerMark", "ChoiceState"]
+
+#: Where a reader of ``ChoiceState.answer_since`` stopped (see there).
+AnswerMark = tuple[int, "Pieces | None", "Cursor | None"]
 
 _CHOICE_KNOWN = frozenset(("index", "delta", "finish_reason", "logprobs", "obfuscation"))
 # Fields of the result's Choice and Message that no chunk sets under these names (see refuse_reserved).
@@ -580,6 +583,28 @@ class ChoiceState:
         for call in tools.calls:
             out.append(tools.done(call))
         out.append(ChoiceFinished(choice=index, finish_reason=reason))
+
+    def answer_since(self, mark: AnswerMark | None) -> tuple[str, AnswerMark]:
+        """The answer text added after ``mark`` (None: from the start), and the mark for the next
+        call: the text runs between typed parts (Mistral) included, at the cost of what is new.
+
+        A mark is (parts seen, the text run being read, the cursor into it). A run closed since
+        (a part that is not text arrived) is now the first text part after those seen; the rest of
+        it is read from there, then the parts after it, then the new run.
+        """
+        seen, run, cursor = mark if mark is not None else (0, None, None)
+        texts = []
+        rest_of_run = run is not None and run is not self.text
+        for part in (self.parts or ())[seen:]:
+            text = part.get("text")
+            if part.get("type") == "text" and type(text) is str:
+                if rest_of_run:
+                    text = text[cursor[4] if cursor is not None else 0 :]
+                    rest_of_run = False
+                texts.append(text)
+        new, cursor = self.text.since(cursor if run is self.text else None)
+        texts.append(new)
+        return "".join(texts), (len(self.parts or ()), self.text, cursor)
 
     def all_answer_text(self) -> str:
         if self.parts is None:

@@ -175,12 +175,14 @@ class Message(_Model):
         (400 "Function call is missing a thought_signature in functionCall parts"), so each tool
         call keeps its own ``extra_content`` and the message keeps its own. Thinking text is left
         out (servers do not take it back); OpenRouter's ``reasoning_details`` are kept, since that
-        gateway carries Gemini signatures in them and asks for them back. A message that only
-        calls tools has no ``content`` key (not ``null``): the form the Vertex page shows, and one
-        the OpenAI schema allows ("required unless tool_calls or function_call is specified").
+        gateway carries Gemini signatures in them and asks for them back. A message that calls
+        tools (or the legacy function) or answers in audio, with no text of its own (null or ""),
+        has no ``content`` key: the form the Vertex page shows, and the OpenAI schema's ("required
+        unless tool_calls or function_call is specified"; an audio answer is sent back by its id).
         """
         out: dict[str, Any] = {"role": self.role}
-        if self.content is not None or not (self.tool_calls or self.function_call):
+        carried = self.tool_calls or self.function_call or (self.audio is not None and self.audio.id)
+        if self.content or not carried:
             out["content"] = copy.deepcopy(self.content)
         if self.refusal is not None:
             out["refusal"] = self.refusal
