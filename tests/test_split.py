@@ -97,17 +97,32 @@ def test_every_fixture_is_one_response(path: Path) -> None:
 
 def test_metadata_after_the_finish_stays_with_its_response() -> None:
     """Usage, a trailing signature, a repeated finish and a whole call on a restated finish stay."""
+    first = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     call = {"index": 1, "id": "call_2", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     data = body(
-        *response("hi"),
+        chunk(delta_choice(role="assistant", tool_calls=[first])),
+        chunk(delta_choice(finish="tool_calls")),
         chunk(delta_choice(extra_content={"google": {"thought_signature": "c2ln"}})),
-        chunk(delta_choice(finish="stop")),
-        chunk(delta_choice(finish="tool_calls", role="assistant", tool_calls=[call])),
+        chunk(delta_choice(finish="tool_calls")),
+        chunk(delta_choice(finish="tool_calls", role="assistant", tool_calls=[call])),  # OpenRouter (§11.3)
         chunk(delta_choice(role="assistant", content=""), usage={"prompt_tokens": 1, "total_tokens": 2}),
         chunk(choices=[], usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}),
         ": keep-alive\n\n",
     )
     assert split_responses(data) == [data]
+    assert len(chunkwise.assemble(data).choices[0].message.tool_calls or []) == 2
+
+
+@pytest.mark.parametrize("finish", ["tool_calls", "stop"])
+def test_a_whole_call_in_one_finishing_chunk_after_a_text_answer_is_a_new_response(finish: str) -> None:
+    """The restated-finish exception is the assembler's, no wider: the same finish on a choice that
+    made calls. After a text answer, a chunk with a whole call and a finish is the next response."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    first = body(*response("hi", id="r0"))
+    second = body(chunk(delta_choice(role="assistant", tool_calls=[call], finish=finish), id="r1"))
+    assert split_responses(first + second) == [first, second]
+    with pytest.raises(chunkwise.MalformedChunkError):
+        chunkwise.assemble(first + second)
 
 
 def test_an_id_change_alone_is_no_boundary() -> None:

@@ -136,10 +136,11 @@ def _read(item: Any) -> Any:
 class _Choice:
     """What the splitter keeps of one choice: enough to tell late content from metadata."""
 
-    __slots__ = ("call_ids", "call_indices", "calls", "finished", "function_call")
+    __slots__ = ("call_ids", "call_indices", "calls", "finished", "function_call", "reason")
 
     def __init__(self) -> None:
         self.finished = False
+        self.reason: Any = None  # the finish_reason it finished with
         self.calls = False
         self.call_ids: set[str] = set()
         self.call_indices: set[int] = set()
@@ -278,6 +279,7 @@ class _Responses:
                 self.unfinished += 1
             if entry.get("finish_reason") and not choice.finished:
                 choice.finished = True
+                choice.reason = entry["finish_reason"]
                 self.unfinished -= 1
             delta = entry.get("delta")
             if type(delta) is not dict:
@@ -317,7 +319,8 @@ class _Responses:
                 continue
             if not choice.finished:
                 continue  # opened after the close, or the rest of a choice an error cut short
-            restated = bool(entry.get("finish_reason"))
+            # As the assembler reads it (§11.3): the same finish again, on a choice that made calls.
+            restated = choice.calls and entry.get("finish_reason") == choice.reason
             if _brings_content(entry, choice, restated):
                 return True, False
             delta = entry.get("delta")

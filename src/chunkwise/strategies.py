@@ -519,16 +519,14 @@ def chunks_from(
     _check_thought_tag(thought_tag)
     if thought_tag is not None:
         _check_streamable(completion, thought_tag)
-    return _chunks(completion, style, thought_tag, finish_beside=False)
+    return _chunks(completion, style, thought_tag, finish_beside=True)
 
 
 def _chunks(
     completion: Mapping[str, Any], style: str, thought_tag: str | None, finish_beside: bool
 ) -> st.SearchStrategy[list[dict[str, Any]]]:
     """``chunks_from()`` without the checks. ``finish_beside``: the finish may also ride on the last
-    text or arguments, as Vertex sends it (``faulty_streams`` draws this; the healthy strategies do
-    not yet, because ``split_responses`` mistakes a one-chunk response of whole tool calls after
-    a finished one for OpenRouter's restated finish)."""
+    text or arguments, as Vertex sends it (" you ordered." with ``stop``)."""
 
     @st.composite
     def build(draw: st.DrawFn) -> list[dict[str, Any]]:
@@ -607,7 +605,7 @@ def _streams(
     max_tool_calls: int,
     thought_tag: str | None = None,
     plain: bool,
-    finish_beside: bool = False,
+    finish_beside: bool = True,
 ) -> st.SearchStrategy[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """``completion_streams()`` without the checks; ``plain``: no ``<`` in content and thinking,
     ``finish_beside`` as in ``_chunks`` (``faulty_streams`` draws both)."""
