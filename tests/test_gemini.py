@@ -826,3 +826,39 @@ def test_stream_chat_takes_the_tag_from_the_body_by_default() -> None:
         chunkwise.http.stream_chat(client, "https://x.test/", json=unasked) as s,
     ):
         assert s.until_done().message.content.startswith("<think>")
+
+
+# ---------------------------------------------------------------- review findings, pinned
+
+
+@pytest.mark.parametrize(
+    "location", ["a:b", "evil.example:443", "Global", "us-central1.", "-x", "us_central1"]
+)
+def test_a_location_that_would_change_the_host_is_refused(location: str) -> None:
+    """The location is part of the host name: only lowercase words joined by '-' are taken."""
+    with pytest.raises(ValueError, match="location"):
+        gemini.vertex_url("my-project", location)
+
+
+@pytest.mark.parametrize("tag", [" think", "think\n", "th ink", "a/b", "", "<think>"])
+def test_one_rule_for_a_tag_name(tag: str) -> None:
+    """The assembler, the request fields and the strategies refuse the same tag names."""
+    from hypothesis.errors import InvalidArgument
+
+    from chunkwise import strategies as cs
+
+    with pytest.raises(ValueError, match="tag"):
+        chunkwise.StreamAssembler(thought_tag=tag)
+    with pytest.raises(ValueError, match="tag"):
+        gemini.request_fields(thought_tag=tag)
+    with pytest.raises(ValueError, match="thought_tag_marker"):
+        gemini.thought_tag_of({"extra_body": {"google": {"thought_tag_marker": tag}}})
+    with pytest.raises(InvalidArgument):
+        cs.completion_streams(thought_tag=tag).validate()
+
+
+def test_tool_results_of_a_completion_without_choices_and_for_request_of_text() -> None:
+    with pytest.raises(ValueError, match="no choice"):
+        gemini.tool_results(chunkwise.ChatCompletion(), {})
+    with pytest.raises(TypeError, match="mapping"):
+        chunkwise.StreamAssembler.for_request('{"extra_body": {"google": {"thought_tag_marker": "think"}}}')

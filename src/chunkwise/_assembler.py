@@ -58,6 +58,7 @@ from ._payloads import (
 )
 from ._sse import DEFAULT_MAX_LINE_LENGTH, DecodeFault, SSEDecoder, StrayText
 from ._text import clean
+from ._thinking import is_tag_name
 from .gemini import thought_tag_of
 
 __all__ = [
@@ -160,9 +161,7 @@ class StreamAssembler:
         max_choices: int = DEFAULT_MAX_CHOICES,
         max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
     ) -> None:
-        if thought_tag is not None and (
-            not isinstance(thought_tag, str) or not thought_tag or "<" in thought_tag or ">" in thought_tag
-        ):
+        if thought_tag is not None and not is_tag_name(thought_tag):
             raise ValueError(f"thought_tag must be a tag name such as 'think', not {thought_tag!r}")
         self._thought_tag = thought_tag
         self._require_done = require_done
@@ -198,6 +197,9 @@ class StreamAssembler:
         the tag split on cannot disagree. ``options`` are the constructor's; a ``thought_tag``
         among them must name the same tag (or the body must ask for none): else ``ValueError``.
         """
+        if not isinstance(body, Mapping):
+            # A body given as JSON text or a model would hide its thought tag: refused, not guessed.
+            raise TypeError(f"body must be the request body as a mapping, not {type(body).__name__}")
         asked = thought_tag_of(body)
         given = options.pop("thought_tag", None)
         if given is not None and asked is not None and given != asked:

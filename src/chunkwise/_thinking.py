@@ -13,13 +13,25 @@ the text fed, in order, however the text was cut.
 
 from __future__ import annotations
 
-__all__ = ["ANSWER", "TAG", "THINKING", "ThinkTagSplitter"]
+import re
+
+__all__ = ["ANSWER", "TAG", "THINKING", "ThinkTagSplitter", "is_tag_name"]
 
 ANSWER = 0
 THINKING = 1
 TAG = 2
 
 Segment = tuple[int, str]
+
+# What can stand between "<" and ">" as a tag's name: no space (a marker " think" or "think\n"
+# would never match what the model writes), no "/", "<" or ">" (they would end or nest the tag).
+_TAG_NAME = re.compile(r"[^\s</>]+")
+
+
+def is_tag_name(value: object) -> bool:
+    """Whether ``value`` can be a thought tag's name (``think``, ``thought``): the one rule for the
+    assembler's ``thought_tag``, the strategies' and ``chunkwise.gemini``'s."""
+    return isinstance(value, str) and _TAG_NAME.fullmatch(value) is not None
 
 
 class ThinkTagSplitter:

@@ -43,6 +43,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._models import ChatCompletion, Message, _thought_signature
+from ._thinking import is_tag_name
 
 __all__ = [
     "GEMINI_API_BASE_URL",
@@ -72,6 +73,14 @@ GEMINI_API_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 # a location ("us-central1", "global") or an endpoint id ("openapi", "1234567890"). Nothing that
 # would change the URL's shape: no "/", "?", "#", "%", spaces, and not "." or "..".
 _SEGMENT = re.compile(r"[A-Za-z0-9._:-]+")
+# A location is also part of the host name ("us-central1-aiplatform..."): lowercase words joined by
+# "-" ("us-central1", "europe-west4", "global"); an endpoint is "openapi" or a deployed endpoint's id.
+_LOCATION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_ENDPOINT = re.compile(r"[A-Za-z0-9_-]+")
+_SHAPES = {
+    _LOCATION: "a location such as 'global' or 'us-central1' (lowercase letters, digits, '-')",
+    _ENDPOINT: "'openapi' or an endpoint id (letters, digits, '-', '_')",
+}
 
 
 # ---------------------------------------------------------------- request options
@@ -165,8 +174,8 @@ def vertex_base_url(
     ``version``: ``v1`` or ``v1beta1``.
     """
     project = _segment("project", project)
-    location = _segment("location", location)
-    endpoint = _segment("endpoint", endpoint)
+    location = _segment("location", location, _LOCATION)
+    endpoint = _segment("endpoint", endpoint, _ENDPOINT)
     if not isinstance(version, str):
         raise TypeError(f"version must be a str, not {type(version).__name__}")
     if version not in VERTEX_VERSIONS:
@@ -295,7 +304,9 @@ def tool_results(
 
 def _call_ids(message: Message | ChatCompletion | Mapping[str, Any]) -> list[str]:
     if isinstance(message, ChatCompletion):
-        message = message.message
+        if not message.choices:
+            raise ValueError("the completion has no choice: there are no calls to answer")
+        message = message.message  # the first choice's; pass another choice's message yourself
     if isinstance(message, Message):
         raw: list[Any] = [call.id for call in message.tool_calls or []]
     elif isinstance(message, Mapping):
@@ -337,8 +348,10 @@ def _tag(value: Any, name: str) -> str:
     # module writes or reads is always one the assembler takes.
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not value or "<" in value or ">" in value:
-        raise ValueError(f"{name} must be a tag name such as 'think', not {value!r}")
+    if not is_tag_name(value):
+        raise ValueError(
+            f"{name} must be a tag name such as 'think' (no space, '<', '/' or '>'), not {value!r}"
+        )
     return value
 
 
@@ -350,10 +363,13 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
-def _segment(name: str, value: Any) -> str:
+def _segment(name: str, value: Any, pattern: re.Pattern[str] | None = None) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not _SEGMENT.fullmatch(value) or value in (".", ".."):
+    if pattern is not None:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{name} must be {_SHAPES[pattern]}, not {value!r}")
+    elif not _SEGMENT.fullmatch(value) or value in (".", ".."):
         raise ValueError(
             f"{name} must be one URL path segment (letters, digits, '-', '_', '.', ':'), not {value!r}"
         )

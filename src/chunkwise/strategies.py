@@ -69,6 +69,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from ._faulty import FAULTS, FaultyStream, faulty_streams
+from ._thinking import is_tag_name
 
 __all__ = [
     "FAULTS",
@@ -143,9 +144,7 @@ def _check_count(name: str, value: int, low: int) -> None:
 
 
 def _check_thought_tag(thought_tag: str | None) -> None:
-    if thought_tag is not None and (
-        not isinstance(thought_tag, str) or not thought_tag or "<" in thought_tag or ">" in thought_tag
-    ):
+    if thought_tag is not None and not is_tag_name(thought_tag):
         raise InvalidArgument(
             f"thought_tag={thought_tag!r} must be None or a tag name such as 'think' "
             "(non-empty, without '<' or '>')"
