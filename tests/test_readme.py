@@ -48,7 +48,7 @@ def test_the_strategies_example() -> None:
     namespace: dict[str, Any] = {
         "my_client": lambda pieces: chunkwise.assemble(pieces).model_dump(exclude_none=True)
     }
-    exec(block("def test_my_client"), namespace)
+    exec(block("def test_my_client(pair, data)"), namespace)
     namespace["test_my_client"]()
 
 
@@ -248,3 +248,37 @@ def test_the_partial_content_example() -> None:
     names = [name for name, _ in shown if name is not None]
     assert names[0] != "Science fair" and "Science fair".startswith(names[0]) and names[-1] == "Science fair"
     assert shown[-1] == ("Science fair", ["Alice", "Bob"])
+
+
+def test_the_faulty_streams_example() -> None:
+    """The faulty-streams example passes for a client built on chunkwise."""
+
+    def my_client(body: bytes) -> tuple[dict[str, Any], bool]:
+        try:
+            return chunkwise.assemble(body).model_dump(exclude_none=True), False
+        except chunkwise.ChunkwiseError as exc:
+            return (exc.partial or chunkwise.ChatCompletion()).model_dump(exclude_none=True), True
+
+    namespace: dict[str, Any] = {"my_client": my_client}
+    exec(block("def test_my_client_on_faulty_streams"), namespace)
+    namespace["test_my_client_on_faulty_streams"]()
+
+
+def test_the_plugin_example(tmp_path: Path) -> None:
+    """The plugin example, as a user's test file beside a copy of fixtures/vertex, passes under pytest."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(FIXTURES / "vertex", tmp_path / "tests" / "recordings" / "vertex")
+    (tmp_path / "tests" / "test_agent.py").write_text(block("def test_every_recording_assembles"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers", "tests"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    recordings = len(list((FIXTURES / "vertex").glob("*.sse")))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{recordings + 2} passed" in result.stdout
