@@ -211,11 +211,18 @@ pytestmark = pytest.mark.chunkwise_recordings("recordings")
 
 def test_without_the_fixture():
     pass
+
+@pytest.mark.chunkwise_recordings("recordings/vertex")
+@pytest.mark.chunkwise_recordings("again/vertex")
+def test_stacked(chunkwise_recording):
+    pass
 """
         }
     )
+    (pytester.path / "tests" / "again").mkdir()
+    shutil.copytree(recordings / "vertex", pytester.path / "tests" / "again" / "vertex")
     result = pytester.runpytest("--strict-markers", "-v", "tests")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=9)
     result.stdout.fnmatch_lines_random(
         [
             "*test_each[[]a.jsonl[]] PASSED*",
@@ -225,6 +232,9 @@ def test_without_the_fixture():
             "*test_files[[]b.sse[]] PASSED*",
             "*test_helper[[]parallel-tool-calls.sse[]] PASSED*",
             "*test_without_the_fixture PASSED*",
+            # Stacked markers add their folders (two folders named alike: pytest numbers the ids).
+            "*test_stacked[[]vertex/parallel-tool-calls.sse0[]] PASSED*",
+            "*test_stacked[[]vertex/parallel-tool-calls.sse1[]] PASSED*",
         ]
     )
     markers = pytester.runpytest("--markers").stdout.str()

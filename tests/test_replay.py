@@ -112,10 +112,12 @@ def test_load_sse_jsonl_and_other_suffixes(tmp_path: Path) -> None:
         assert client.post("http://replay/", json=BODY).content == sse(*payloads)
     jsonl.write_text(json.dumps(payloads[0]) + "\n[DONE]\n")
     assert load(jsonl) == sse(payloads[0])
+    (tmp_path / "x.txt").write_text("data: {}\n\n")
     with pytest.raises(ValueError, match=r"\.sse file .* or a \.jsonl file"):
         load(tmp_path / "x.txt")
-    with pytest.raises(FileNotFoundError):
-        load(tmp_path / "missing.sse")
+    for missing in ("missing.sse", "recordings", "missing.txt"):  # said as missing, whatever the suffix
+        with pytest.raises(FileNotFoundError, match="no such file or folder"):
+            load(tmp_path / missing)
 
 
 # ---------------------------------------------------------------- the transport

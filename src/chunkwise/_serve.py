@@ -150,6 +150,8 @@ def load(path: str | os.PathLike[str]) -> bytes:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if not path.exists():  # said first: "not a file without a suffix" would send the reader astray
+        raise FileNotFoundError(f"{path}: no such file or folder")
     if suffix not in SUFFIXES:
         raise ValueError(
             f"{path}: a recording is a .sse file (the raw bytes) or a .jsonl file (one chunk payload "

@@ -103,14 +103,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    marker = metafunc.definition.get_closest_marker(_MARKER)
-    if marker is None or "chunkwise_recording" not in metafunc.fixturenames:
+    # The markers nearest the test count (its own, else its class's, else its module's), all of them:
+    # stacked on one test they add folders; a test's own replace its module's.
+    found = list(metafunc.definition.iter_markers_with_node(_MARKER))
+    markers = [marker for node, marker in found if node is found[0][0]] if found else []
+    if not markers or "chunkwise_recording" not in metafunc.fixturenames:
         return  # a module-wide marker also covers tests that take no recording
-    if marker.kwargs or not marker.args:
+    if any(marker.kwargs or not marker.args for marker in markers):
         pytest.fail(f"@pytest.mark.{_MARKER} takes one or more paths and no keywords", pytrace=False)
     here = metafunc.definition.path.parent
     try:
-        params = recordings(*(here / Path(path) for path in marker.args))
+        params = recordings(*(here / Path(path) for marker in markers for path in marker.args))
     except (TypeError, ValueError) as exc:
         why = str(exc)  # pytest.fail outside the except: its report then shows one error, not a chain
     else:
@@ -130,19 +133,24 @@ def recordings(*paths: str | os.PathLike[str]) -> list[ParameterSet]:
 
     if not paths:
         raise TypeError("recordings() needs at least one folder or file")
-    found: list[ParameterSet] = []
+    found: list[tuple[Path, str, str]] = []  # (file, id within its folder, id with the folder's name)
     for given in paths:
         path = Path(given)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
             if not files:
                 raise ValueError(f"{path}: no .sse or .jsonl recordings in this folder")
-            found += [pytest.param(p, id=p.relative_to(path).as_posix()) for p in files]
+            found += [
+                (p, p.relative_to(path).as_posix(), f"{path.name}/{p.relative_to(path).as_posix()}")
+                for p in files
+            ]
         elif path.is_file():
-            found.append(pytest.param(path, id=path.name))
+            found.append((path, path.name, path.as_posix()))
         else:
             raise ValueError(f"{path}: no such file or folder")
-    return found
+    # Ids are short where they are unique; two folders holding the same name keep their folders'.
+    short = [name for _, name, _ in found]
+    return [pytest.param(p, id=name if short.count(name) == 1 else longer) for p, name, longer in found]
 
 
 # ---------------------------------------------------------------- fixtures
