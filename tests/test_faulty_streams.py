@@ -30,7 +30,6 @@ SEARCH = settings(database=None, derandomize=True, max_examples=150, deadline=No
 # Every (fault, verdict) pair the contract gives, and the require_done it needs.
 VERDICTS = [
     ("truncated", chunkwise.IncompleteStreamError, False),
-    ("truncated", chunkwise.MalformedChunkError, False),
     ("truncated", None, False),
     ("done_missing", None, False),
     ("done_missing", chunkwise.IncompleteStreamError, True),

@@ -915,6 +915,21 @@ def test_9_every_failure_keeps_the_text_held_back(ending: str) -> None:
     )
 
 
+def test_9_a_stream_cut_inside_its_last_line_is_incomplete() -> None:
+    """Bytes that end inside a payload, a field name or a UTF-8 character: a truncated stream, as a
+    dropped connection is, with everything before the cut; a whole line that is not JSON is malformed."""
+    chunks = [chunk(delta_choice(content="héllo")), chunk(delta_choice(finish="stop"))]
+    body = "".join(f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in chunks).encode()
+    last = body.rindex(b"data:")
+    for cut, unfinished in ((last + 8, [0]), (last + 2, [0]), (body.index("é".encode()) + 1, [])):
+        with pytest.raises(chunkwise.IncompleteStreamError) as info:
+            chunkwise.assemble(body[:cut])
+        assert info.value.partial is not None and info.value.unfinished_choices == unfinished
+    assert chunkwise.assemble(body[:-2]).choices[0].finish_reason == "stop"  # no blank line: whole
+    with pytest.raises(chunkwise.MalformedChunkError):
+        chunkwise.assemble(body[:last] + b"data: {oops}\n")  # the line ended: it is what was sent
+
+
 def test_9_complete_without_done_is_complete_by_default() -> None:
     """Many recordings (vcr cassettes, Qwen, DeepSeek) finish properly with no `[DONE]`."""
     completion = chunkwise.assemble(sse(chunk(delta_choice(content="a", finish="stop")), done=False))

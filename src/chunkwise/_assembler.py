@@ -122,6 +122,23 @@ def _check_limit(name: str, value: Any) -> int:
     return value
 
 
+def _cut_short(item: Any) -> bool:
+    """Whether the SSE decoder's last item, from a line the input ended inside, cannot be read:
+    invalid JSON, text that is neither a chunk nor an error, a UTF-8 character cut in two."""
+    if type(item) is DecodeFault:
+        return item.kind == "utf8"
+    try:
+        if type(item) is str:
+            read_data(item)
+        elif type(item) is StrayText:
+            read_stray(item.text)
+        else:
+            read_data(item.data, item.event)
+    except (Malformed, RecursionError):
+        return True
+    return False
+
+
 def _position(value: Any) -> int | None:
     """A choice index or call position as given: an int, or anything that is one (``operator.index``,
     as numpy's integers are); None for anything else."""
@@ -351,7 +368,21 @@ class StreamAssembler:
         events: list[Event] = []
         out = events if self._emit else None
         if self._decoder is not None:
-            self._apply_items(self._decoder.flush_compact(), events)
+            items = self._decoder.flush_compact()
+            if self._decoder.ended_mid_line and items and _cut_short(items[-1]):
+                # The input stopped inside its last line and what is there cannot be read: a stream
+                # cut off (a dropped connection, a truncated recording), not a malformed one.
+                self._apply_items(items[:-1], events)
+                unfinished = [c.index for c in self._sorted_choices() if c.finish_reason is None]
+                self._fail(
+                    IncompleteStreamError(
+                        "the stream ended inside its last line, which cannot be read as it is",
+                        unfinished_choices=unfinished,
+                        done_received=self._done,
+                    ),
+                    events,
+                )
+            self._apply_items(items, events)
         unfinished = [c.index for c in self._sorted_choices() if c.finish_reason is None]
         for index in unfinished:
             self._choices[index].end(out)

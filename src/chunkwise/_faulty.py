@@ -364,10 +364,10 @@ def _truncated(draw: st.DrawFn, stream: Stream, require_done: bool) -> FaultyStr
     """The connection closes after any byte before the last chunk is whole.
 
     Chunks whose JSON arrived whole count, even without their line end (§1.3: an event pending at
-    the end of input is dispatched). The unterminated last line is read as if whole, so a cut
-    inside a payload (``data: {"cho``) or inside a field name (``da``: a line outside SSE framing,
-    §1.7) is ``MalformedChunkError``; a cut at a line end, or in ``data: `` before the payload
-    begins (an empty payload, §1.4), is judged as a stream that ended there."""
+    the end of input is dispatched). An unterminated last line that cannot be read as it is, a cut
+    inside a payload (``data: {"cho``) or inside a field name (``da``), is a stream cut off:
+    ``IncompleteStreamError`` (§9.2), whatever came before; a cut at a line end, or in ``data: ``
+    before the payload begins (an empty payload, §1.4), is judged as a stream that ended there."""
     completion, chunks = stream
     events = [_event(c) for c in chunks]
     body = b"".join(events)
@@ -388,7 +388,7 @@ def _truncated(draw: st.DrawFn, stream: Stream, require_done: bool) -> FaultyStr
     if tail in (b"", b"data", b"data:", b"data: ") or whole_line:
         error = _verdict(reference, require_done)
     else:
-        error = MalformedChunkError
+        error = IncompleteStreamError
     return _stream_fault("truncated", kept, error, reference.dump(), completion, require_done)
 
 

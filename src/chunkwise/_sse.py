@@ -164,6 +164,7 @@ class SSEDecoder:
         "_tail_blocks",
         "_tail_blocks_len",
         "_utf8",
+        "ended_mid_line",
     )
 
     def __init__(self, *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH) -> None:
@@ -198,6 +199,8 @@ class SSEDecoder:
         self._stray: list[str] = []  # pending lines outside SSE framing
         self._stray_blocks: list[str] = []  # joined with "\n"
         self._stray_size = 0  # exact, counted as the data size is
+        #: Set by ``flush``: the input ended inside a line or a UTF-8 character, not after a line end.
+        self.ended_mid_line = False
 
     # ---------------------------------------------------------------- public API
 
@@ -244,6 +247,9 @@ class SSEDecoder:
         """Like ``flush``, in the form of ``decode_compact``."""
         if self._fault is not None:
             return [self._fault]
+        # Whether the input stopped inside a line (or a character): what the last item is then may
+        # be cut short, which a reader tells apart from a malformed one (the assembler: incomplete).
+        self.ended_mid_line = bool(self._tail) or bool(self._utf8.getstate()[0])
         try:
             # Yields "" or fails: only an incomplete character can be held.
             text = self._utf8.decode(b"", final=True)
