@@ -21,6 +21,20 @@ def shared_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+def real_recordings() -> Path:
+    """``../shared/fixtures/real``, for a module of tests that read the real recordings: the module is
+    skipped, visibly, when ``../shared`` is not beside the checkout, and fails when
+    ``$CHUNKWISE_SHARED`` names a folder that is not there (a typo must not pass as a skip)."""
+    import pytest
+
+    shared = shared_dir()
+    if shared is None:
+        if os.environ.get("CHUNKWISE_SHARED"):
+            raise RuntimeError(f"CHUNKWISE_SHARED={os.environ['CHUNKWISE_SHARED']} is not a directory")
+        pytest.skip("../shared is not beside this checkout (CI always provides it)", allow_module_level=True)
+    return shared / "fixtures" / "real"
+
+
 def delta_choice(index: int = 0, finish: str | None = None, **delta: Any) -> dict[str, Any]:
     """One entry of `choices` with the given delta fields."""
     entry: dict[str, Any] = {"index": index, "delta": delta}

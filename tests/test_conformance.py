@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -38,19 +37,14 @@ from chunkwise import (
     ToolCallStarted,
 )
 
-from helpers import cut_at, shared_dir
+from helpers import cut_at, real_recordings
 
-SHARED = shared_dir()
-if SHARED is None:
-    if os.environ.get("CHUNKWISE_SHARED"):
-        raise RuntimeError(f"CHUNKWISE_SHARED={os.environ['CHUNKWISE_SHARED']} is not a directory")
-    pytest.skip("../shared is not beside this checkout (CI always provides it)", allow_module_level=True)
+REAL = real_recordings()
 
 # Imported once the shared directory is known to exist: test_real_recordings reads it on import.
 from test_properties import _assert_events_tell_the_completion, _normalise  # noqa: E402
 from test_real_recordings import FAILING  # noqa: E402
 
-REAL = SHARED / "fixtures" / "real"
 NAMES = sorted(p.relative_to(REAL).as_posix() for p in REAL.rglob("*.sse"))
 
 # The outcome of every recording: None completes; otherwise the error `assemble()` raises.

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import pytest
 import _reference as ref
 import chunkwise
 
-from helpers import shared_dir
+from helpers import real_recordings
 
 openai = pytest.importorskip("openai", reason="the differential needs openai-python (a dev dependency)")
 from openai import APIError, LengthFinishReasonError  # noqa: E402
@@ -43,13 +42,7 @@ from openai._streaming import SSEDecoder  # noqa: E402
 from openai.lib.streaming.chat import ChatCompletionStreamState  # noqa: E402
 from openai.types.chat import ChatCompletionChunk  # noqa: E402
 
-SHARED = shared_dir()
-if SHARED is None:
-    if os.environ.get("CHUNKWISE_SHARED"):
-        raise RuntimeError(f"CHUNKWISE_SHARED={os.environ['CHUNKWISE_SHARED']} is not a directory")
-    pytest.skip("../shared is not beside this checkout (CI always provides it)", allow_module_level=True)
-
-REAL = SHARED / "fixtures" / "real"
+REAL = real_recordings()
 NAMES = sorted(p.relative_to(REAL).as_posix() for p in REAL.rglob("*.sse"))
 
 # Per choice index; `usage` is the completion's; `outcome`, `strict` and `lenient` are how the run ended.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,9 @@ import pytest
 import chunkwise
 from chunkwise._cli import main
 
-from helpers import shared_dir
+from helpers import real_recordings
 
-SHARED = shared_dir()
-if SHARED is None:
-    if os.environ.get("CHUNKWISE_SHARED"):
-        raise RuntimeError(f"CHUNKWISE_SHARED={os.environ['CHUNKWISE_SHARED']} is not a directory")
-    pytest.skip("../shared is not beside this checkout (CI always provides it)", allow_module_level=True)
-REAL = SHARED / "fixtures" / "real"
+REAL = real_recordings()
 RECORDINGS = sorted(REAL.rglob("*.sse"))
 
 # The outcome each recording must have; every other recording completes (exit 0).
