@@ -110,13 +110,10 @@ def test_the_archive_example(monkeypatch: pytest.MonkeyPatch) -> None:
     assert failed == {"failures"} and len(namespace["results"]) == len(list(FIXTURES.rglob("*.sse")))
 
 
-def test_the_gemini_request_example(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Gemini example POSTs the page's thinking fields to the Vertex URL with a gcloud token, thinking split."""
-    import sys
-
+def answer_every_client_with_the_think_stream(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every `httpx.Client` the example makes answers with the Vertex <think> stream; the requests
+    it sent are collected in the list returned."""
     import httpx
-
-    import chunkwise._google_auth
 
     body = (FIXTURES / "vertex" / "thought-tag-marker-think.sse").read_bytes()
     sent: list[httpx.Request] = []
@@ -130,6 +127,16 @@ def test_the_gemini_request_example(monkeypatch: pytest.MonkeyPatch) -> None:
             super().__init__(transport=httpx.MockTransport(answer), **options)
 
     monkeypatch.setattr(httpx, "Client", Client)
+    return sent
+
+
+def test_the_gemini_request_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Gemini example POSTs the page's thinking fields to the Vertex URL with a gcloud token, thinking split."""
+    import sys
+
+    import chunkwise._google_auth
+
+    sent = answer_every_client_with_the_think_stream(monkeypatch)
     # `GoogleAuth()` runs `gcloud auth print-access-token`; here a command that prints a token.
     monkeypatch.setattr(
         chunkwise._google_auth, "DEFAULT_TOKEN_COMMAND", (sys.executable, "-c", "print('ya29.readme')")
@@ -153,20 +160,8 @@ def test_the_gemini_request_example(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_gemini_openai_sdk_example(monkeypatch: pytest.MonkeyPatch) -> None:
     """The openai-python example sends the fields as the page's extra_body, with the token from VERTEX_TOKEN."""
-    import httpx
 
-    body = (FIXTURES / "vertex" / "thought-tag-marker-think.sse").read_bytes()
-    sent: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
-
-    class Client(httpx.Client):
-        def __init__(self, **options: Any) -> None:
-            super().__init__(transport=httpx.MockTransport(answer), **options)
-
-    monkeypatch.setattr(httpx, "Client", Client)
+    sent = answer_every_client_with_the_think_stream(monkeypatch)
     monkeypatch.setenv("VERTEX_TOKEN", "ya29.env")
     namespace: dict[str, Any] = {"messages": [{"role": "user", "content": "Is 2 the only even prime?"}]}
     exec(block("extra_body=fields"), namespace)
