@@ -59,3 +59,14 @@ def test_surrogates_in_keys_and_strings_are_replaced_and_counted() -> None:
         "k\ufffd": ["v\ufffd", 1.5, True, None]
     }
     assert tally.replaced == 2
+
+
+def test_every_integer_of_4300_digits_is_kept_and_one_more_digit_is_refused() -> None:
+    """The bit-length shortcut decides only where it is exact (10**4300 - 1 has 14285 bits)."""
+    from chunkwise._merge import Unsafe, safe_json
+    from chunkwise._text import Tally
+
+    for value in (10**4300 - 1, 2**14284, -(10**4300 - 1)):
+        assert safe_json({"n": value}, 4, Tally()) == {"n": value}
+    with pytest.raises(Unsafe):
+        safe_json(10**4300, 4, Tally())

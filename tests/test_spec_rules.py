@@ -1427,3 +1427,100 @@ def test_5_a_call_that_gets_its_id_late_stays_one_call() -> None:
     (call,) = completion.message.tool_calls or []
     assert (call.id, call.function and call.function.arguments) == ("call_1", '{"a": 1}')
     assert len(of_type(events, ToolCallStarted)) == 1
+
+
+# ---------------------------------------------------------------- review findings, pinned
+
+
+def test_9_failure_events_end_with_what_the_failing_input_said() -> None:
+    """Held text released into a failure's partial is not an event of the failing call: a server
+    error's events end with ServerErrorReceived, a late chunk's are empty, a cut stream's end with
+    StreamEnded like every incomplete stream's."""
+    assembler = chunkwise.StreamAssembler(thought_tag="think")
+    assembler.feed(chunk(delta_choice(content="ab<")))
+    with pytest.raises(chunkwise.ServerError) as info:
+        assembler.feed({"error": {"message": "overloaded"}})
+    assert [type(e).__name__ for e in info.value.events] == ["ServerErrorReceived"]
+    assert info.value.partial is not None and info.value.partial.choices[0].message.content == "ab<"
+
+    assembler = chunkwise.StreamAssembler(thought_tag="think")
+    assembler.feed(chunk(delta_choice(index=1, content="x<")))
+    assembler.feed(chunk(delta_choice(content="done", finish="stop")))
+    with pytest.raises(chunkwise.MalformedChunkError) as late:
+        assembler.feed(chunk(delta_choice(content="more")))
+    assert late.value.events == []
+
+    body = sse(chunk(delta_choice(content="hi")), done=False) + b'data: {"choi'
+    assembler = chunkwise.StreamAssembler()
+    assembler.feed_bytes(body)
+    with pytest.raises(chunkwise.IncompleteStreamError) as cut:
+        assembler.close()
+    assert type(cut.value.events[-1]) is chunkwise.StreamEnded and not cut.value.events[-1].complete
+
+
+def test_9_interrupt_reads_what_the_decoder_holds_as_close_does() -> None:
+    """A whole `data:` line still waiting for its blank line counts; a line cut in two does not; a
+    server error among the last lines is what the interrupt returns."""
+    assembler = chunkwise.StreamAssembler()
+    assembler.feed_bytes(b'data: {"choices":[{"index":0,"delta":{"content":"hello"}}]}\n')
+    error = assembler.interrupt("connection reset")
+    assert isinstance(error, chunkwise.IncompleteStreamError)
+    assert error.partial is not None and error.partial.choices[0].message.content == "hello"
+    assert assembler.state is chunkwise.State.FAILED
+    assembler = chunkwise.StreamAssembler()
+    assembler.feed_bytes(b'data: {"error": {"message": "quota"}}\n')
+    assert isinstance(assembler.interrupt("connection reset"), chunkwise.ServerError)
+
+
+def test_9_a_cut_comment_or_id_line_cannot_make_a_malformed_stream_incomplete() -> None:
+    for tail in (b": keep-al", b"id: 1", b"retry: 1", b"event: x"):
+        with pytest.raises(chunkwise.MalformedChunkError):
+            chunkwise.assemble(b"data: garbage\n" + tail)
+
+
+def test_10_answer_after_the_flagged_block_keeps_a_held_tag_prefix() -> None:
+    """Text after `</thought>` that ends in `<` ("a <"): the `<` is answer, whatever comes next."""
+    google = {"google": {"thought": True}}
+    for tag in (None, "think"):
+        completion, _ = run(
+            [
+                chunk(delta_choice(content="<thought>why", extra_content=google)),
+                chunk(delta_choice(content="</thought>a <")),
+                chunk(delta_choice(content="b>")),
+                chunk(delta_choice(finish="stop")),
+            ],
+            thought_tag=tag,
+        )
+        assert (completion.message.content, completion.message.reasoning_content) == ("a <b>", "why")
+
+
+def test_10_a_lone_surrogate_in_fed_text_is_replaced_not_a_crash() -> None:
+    from chunkwise._payloads import parse_arguments
+
+    assert parse_arguments('"\udc80"') == ("\udc80", None)  # json.loads' reading, never a raise
+    completion, _ = run(['{"choices":[{"index":0,"delta":{"content":"a\ud800b"},"finish_reason":"stop"}]}'])
+    assert completion.message.content == "a\ufffdb" and completion.replaced_characters == 1
+
+
+def test_11_a_refused_late_entry_merges_nothing_and_a_restated_finish_takes_gemini_whole_calls() -> None:
+    """The pre-check before a late entry's merge asks the identity rule the merge asks (§5)."""
+    first = {"index": 0, "id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    assembler = chunkwise.StreamAssembler()
+    assembler.feed(chunk(delta_choice(tool_calls=[first], finish="tool_calls")))
+    late = [{"extra_content": {"google": {"thought_signature": "LATE"}}}, {"function": {"name": "f"}}]
+    with pytest.raises(chunkwise.MalformedChunkError) as info:
+        assembler.feed(chunk(delta_choice(tool_calls=late)))
+    assert info.value.partial is not None
+    assert info.value.partial.message.tool_calls is not None
+    assert [c.thought_signature for c in info.value.partial.message.tool_calls] == [None]
+    # Gemini API style: whole calls without id or index, the next one on an entry restating the finish.
+    whole = {"function": {"name": "g", "arguments": "{}"}}
+    completion, _ = run(
+        [
+            chunk(
+                delta_choice(tool_calls=[{"function": {"name": "f", "arguments": "{}"}}], finish="tool_calls")
+            ),
+            chunk(delta_choice(tool_calls=[whole], finish="tool_calls")),
+        ]
+    )
+    assert [c.function.name for c in completion.message.tool_calls or [] if c.function] == ["f", "g"]

@@ -370,29 +370,20 @@ class StreamAssembler:
         self._require_open()
         events: list[Event] = []
         out = events if self._emit else None
-        if self._decoder is not None:
-            items = self._decoder.flush_compact()
-            if self._decoder.ended_mid_line and items and _cut_short(items[-1]):
-                # The input stopped inside its last line and what is there cannot be read: a stream
-                # cut off (a dropped connection, a truncated recording), not a malformed one.
-                self._apply_items(items[:-1], events)
-                unfinished = [c.index for c in self._sorted_choices() if c.finish_reason is None]
-                self._fail(
-                    IncompleteStreamError(
-                        "the stream ended inside its last line, which cannot be read as it is",
-                        unfinished_choices=unfinished,
-                        done_received=self._done,
-                    ),
-                    events,
-                )
-            self._apply_items(items, events)
+        cut = self._end_of_input(events)
         unfinished = [c.index for c in self._sorted_choices() if c.finish_reason is None]
         for index in unfinished:
             self._choices[index].end(out)
-        complete = bool(self._choices) and not unfinished and (self._done or not self._require_done)
+        complete = (
+            not cut and bool(self._choices) and not unfinished and (self._done or not self._require_done)
+        )
         events.append(StreamEnded(complete=complete, done_received=self._done))
         if not complete:
-            if not self._choices:
+            if cut:
+                # The input stopped inside its last line and what is there cannot be read: a stream
+                # cut off (a dropped connection, a truncated recording), not a malformed one.
+                reason = "the stream ended inside its last line, which cannot be read as it is"
+            elif not self._choices:
                 reason = "the stream ended before any choice arrived"
             elif unfinished:
                 reason = f"the stream ended before choice {', '.join(map(str, unfinished))} finished"
@@ -567,30 +558,52 @@ class StreamAssembler:
             )
         raise AssemblerStateError("the stream is closed; start a new StreamAssembler", partial=self._build())
 
-    def interrupt(self, reason: str) -> IncompleteStreamError:
+    def interrupt(self, reason: str) -> ChunkwiseError:
         """The input stopped for a cause outside the stream (a dropped connection, a read timeout):
-        fail as an incomplete stream and return the error, for the caller to raise from its cause.
+        fail and return the error, for the caller to raise from its cause.
 
-        Its partial holds everything received, text held back included (a tag prefix, half a
-        surrogate pair), except a line the cause cut in two: half a payload cannot be read.
+        What the SSE decoder holds is read as ``close`` reads it (an event still waiting for its
+        blank line counts, a last line cut in two that cannot be read does not), and text held back
+        is released; the error is ``IncompleteStreamError`` with that partial, or the error those
+        last lines themselves raise (a server error, a malformed chunk).
         """
         self._require_open()
+        events: list[Event] = []
+        out = events if self._emit else None
+        try:
+            self._end_of_input(events)
+        except ChunkwiseError as said:
+            return said
         unfinished = [c.index for c in self._sorted_choices() if c.finish_reason is None]
+        for index in unfinished:
+            self._choices[index].end(out)
+        events.append(StreamEnded(complete=False, done_received=self._done))
         error = IncompleteStreamError(reason, unfinished_choices=unfinished, done_received=self._done)
         with contextlib.suppress(IncompleteStreamError):  # `_fail` raises it; the caller raises it again
-            self._fail(error, [])
+            self._fail(error, events)
         return error
+
+    def _end_of_input(self, events: list[Event]) -> bool:
+        """Apply what the SSE decoder still holds; True when the input stopped inside its last line
+        and that line cannot be read (it is left out: half a payload is no payload)."""
+        if self._decoder is None:
+            return False
+        items = self._decoder.flush_compact()
+        cut = self._decoder.ended_mid_line and bool(items) and _cut_short(items[-1])
+        self._apply_items(items[:-1] if cut else items, events)
+        return cut
 
     def _fail(self, error: ChunkwiseError, events: list[Event]) -> NoReturn:
         """Record the error with the partial result and this call's events, enter FAILED, raise.
 
-        Text still held back (a tag prefix, half a surrogate pair) is released first, as ``close``
-        releases it: nothing more will come to decide it, and the partial is all that was received.
+        Text still held back (a tag prefix, half a surrogate pair) is released into the partial
+        first: nothing more will come to decide it. Only ``close`` and ``interrupt`` report it as
+        deltas (before ``StreamEnded``); a server error's or a malformed chunk's events end with
+        what the failing input itself produced.
         """
-        out = events if self._emit else None
         for choice in self._choices.values():
             if choice.finish_reason is None:
-                choice.end(out)
+                choice.end(None)
         error.partial = self._build()
         error.events = list(events)
         self._state = State.FAILED

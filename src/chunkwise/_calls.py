@@ -182,25 +182,7 @@ class Calls:
         if name is not None and (type(name) is not str or not name.isascii()):
             name = string_field(name, "tool_calls[].function.name", self.limits)
 
-        # Identity (§5): by id first (Vertex repeats the id but shifts `index` for the same call,
-        # and may put several parallel calls at index 0); then by the call last seen at this index
-        # (OpenAI sends the id on the first fragment only); then the most recent call (Gemini's
-        # metadata-only trailing fragment carries neither). An empty id is no id (Gemini API 2025).
-        if call_id:
-            call = self.by_id.get(call_id)
-            if call is None and index is not None:
-                held = self.by_index.get(index)
-                if held is not None and held.id is None:
-                    call = held  # the call opened without an id; this is its id, not a new call
-        elif index is not None:
-            call = self.by_index.get(index)
-        else:
-            call = self.last
-            if call is not None and name and call.name and not call.args.empty():
-                # Gemini API: whole calls, one per fragment, with `"id": ""` and no index. A fragment
-                # that names a function after the last call already has its name and arguments is
-                # the next call; gluing it on would make one call of two.
-                call = None
+        call = self.identify(call_id, index, name)  # §5
         started = call is None
         if call is None:
             if self.choice.finish_reason is not None and self.reopened is None:
@@ -292,6 +274,32 @@ class Calls:
                 )
             if text:
                 out.append(arguments_delta(self.choice.index, call.position, text))
+
+    def identify(self, call_id: Any, index: Any, name: Any) -> Call | None:
+        """The call a fragment with this id, index and name continues, or None for a new call.
+
+        Identity (§5): by id first (Vertex repeats the id but shifts `index` for the same call,
+        and may put several parallel calls at index 0); then by the call last seen at this index
+        (OpenAI sends the id on the first fragment only); then the most recent call (Gemini's
+        metadata-only trailing fragment carries neither). An empty id is no id (Gemini API 2025).
+        ``ChoiceState.refuse_late`` asks the same question before anything is merged.
+        """
+        if call_id:
+            call = self.by_id.get(call_id) if type(call_id) is str else None
+            if call is None and type(index) is int:
+                held = self.by_index.get(index)
+                if held is not None and held.id is None:
+                    call = held  # the call opened without an id; this is its id, not a new call
+            return call
+        if index is not None:
+            return self.by_index.get(index) if type(index) is int else None
+        call = self.last
+        if call is not None and name and call.name and not call.args.empty():
+            # Gemini API: whole calls, one per fragment, with `"id": ""` and no index. A fragment
+            # that names a function after the last call already has its name and arguments is
+            # the next call; gluing it on would make one call of two.
+            return None
+        return call
 
     def apply_function_call(self, value: Any, out: list[Event] | None) -> None:
         """The legacy ``delta.function_call`` (§10): name set once, arguments appended."""

@@ -248,12 +248,10 @@ class ChoiceState:
             body = fragment.get("function") or fragment.get("custom")
             body = body if type(body) is dict else {}
             brings = body.get("arguments") or body.get("input")
-            call_id, index = fragment.get("id"), fragment.get("index")
-            if call_id:
-                call = tools.by_id.get(call_id) if type(call_id) is str else None
-            else:
-                call = tools.by_index.get(index) if type(index) is int else tools.last
-            renamed = call is not None and body.get("name") and body["name"] != call.name
+            name, call_id = body.get("name"), fragment.get("id")
+            call = tools.identify(call_id, fragment.get("index"), name)
+            # A new name, or an id for a call that had none, is news of the call, not metadata.
+            renamed = call is not None and ((name and name != call.name) or (call_id and call_id != call.id))
             if restated:
                 # New whole calls may come on such an entry (OpenRouter); a call already held gets
                 # metadata at most. Checked for every fragment before any is merged (§11).
@@ -407,8 +405,10 @@ class ChoiceState:
             pending = flagged.held + text
             if not (pending.startswith(close) or close.startswith(pending)):
                 held, flagged.held = flagged.held, ""
-                if held:
-                    self.add_reasoning(held, out)
+                if held and flagged.inside:
+                    self.add_reasoning(held, out)  # flagged text of the block: thinking
+                elif held:
+                    self.add_tagged(held, out)  # after the block closed ("a <"): answer
                 if not (flagged.inside and (text.startswith(close) or close.startswith(text))):
                     flagged.inside = False
                     self.add_tagged(text, out)

@@ -32,7 +32,10 @@ __all__ = ["MAX_INT_DIGITS", "Unsafe", "copy_json", "merge_into", "safe_json"]
 #: Python converts integers of more than 4300 digits to text only on request
 #: (``sys.set_int_max_str_digits``), so a larger one would make every dump raise.
 MAX_INT_DIGITS = 4300
-_MAX_INT_BITS = int(MAX_INT_DIGITS * 3.3219)  # log2(10): bit_length is cheap, str() is not
+# Every integer of at most this many bits has at most 4300 digits (bit_length is cheap, str() is
+# not); above it, the exact bound decides (10**4300 - 1 has 14285 bits, as do some larger numbers).
+_MAX_INT_BITS = int(MAX_INT_DIGITS * 3.3219)
+_TOO_BIG = 10**MAX_INT_DIGITS
 
 
 class Unsafe(ValueError):
@@ -71,7 +74,7 @@ def safe_json(value: Any, depth: int, tally: Tally) -> Any:
     if value is None or kind is bool:
         return value
     if kind is int:
-        if value.bit_length() > _MAX_INT_BITS:
+        if value.bit_length() > _MAX_INT_BITS and abs(value) >= _TOO_BIG:
             raise Unsafe(f"an integer has more than {MAX_INT_DIGITS} digits")
         return value
     if kind is float:

@@ -116,7 +116,7 @@ def parse_arguments(text: str, parse: bool = True) -> tuple[Any, str | None]:
         # 4300 digits, NaN) is judged below, by the reader whose rules and messages we keep.
         value = from_json(text, allow_inf_nan=False)
         return (value if parse else UNPARSED), None
-    except (ValueError, RecursionError):
+    except (ValueError, TypeError, RecursionError):  # TypeError: a str holding a lone surrogate
         pass
     try:
         try:
@@ -136,7 +136,7 @@ def loads(text: str) -> Any:
     """``json.loads``, with every failure as ``Malformed`` (offset of a syntax error included)."""
     try:
         return fast_loads(text)
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: a str holding a lone surrogate, which pydantic-core refuses
         pass  # read again by the standard library: its leniencies, and its error message and offset
     try:
         return _decode(text)

@@ -249,7 +249,7 @@ class SSEDecoder:
             return [self._fault]
         # Whether the input stopped inside a line (or a character): what the last item is then may
         # be cut short, which a reader tells apart from a malformed one (the assembler: incomplete).
-        self.ended_mid_line = bool(self._tail) or bool(self._utf8.getstate()[0])
+        self.ended_mid_line = bool(self._utf8.getstate()[0]) or self._tail_may_be_data()
         try:
             # Yields "" or fails: only an incomplete character can be held.
             text = self._utf8.decode(b"", final=True)
@@ -397,6 +397,14 @@ class SSEDecoder:
         fed = self._origin - self._budget
         self._budget = min(self._limit - held, _MAX_BUDGET)
         self._origin = fed + self._budget
+
+    def _tail_may_be_data(self) -> bool:
+        """Whether the unterminated line held may be part of an event's data or of stray text: a
+        comment, or a whole `id:`, `retry:` or `event:` field name, cannot change a payload."""
+        if not self._tail:
+            return False
+        head = "".join([*self._tail_blocks[:1], *self._tail[:8]])[:7]
+        return not head.startswith((":", "id:", "retry:", "event:"))
 
     def _tail_held(self) -> int:
         return self._tail_blocks_len + sum(map(len, self._tail))

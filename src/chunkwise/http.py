@@ -76,7 +76,6 @@ from ._errors import (
     AssemblerStateError,
     ChunkwiseError,
     HTTPStatusError,
-    IncompleteStreamError,
     MalformedChunkError,
 )
 from ._events import Event
@@ -146,7 +145,7 @@ class _Stream:
             )
         return self._assembler.completion  # raises the assembler's own error if it failed
 
-    def _read_failed(self, exc: Exception) -> IncompleteStreamError:
+    def _read_failed(self, exc: Exception) -> ChunkwiseError:
         self._error = _incomplete(self._assembler, exc)
         return self._error
 
@@ -434,7 +433,7 @@ def _retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-def _incomplete(assembler: StreamAssembler, exc: Exception) -> IncompleteStreamError:
+def _incomplete(assembler: StreamAssembler, exc: Exception) -> ChunkwiseError:
     """The connection failed before the stream was whole (``StreamAssembler.interrupt``): the
     partial holds everything received, except a line the failure cut in two."""
     return assembler.interrupt(f"the connection failed before the stream ended ({type(exc).__name__}: {exc})")
