@@ -301,3 +301,24 @@ def test_any_bytes_split_without_raising_and_join_back(data: bytes) -> None:
     pieces = split_responses(data)
     assert b"".join(pieces) == data
     assert all(pieces) or pieces == [b""]
+
+
+def test_a_turn_of_calls_between_two_answers_is_its_own_response() -> None:
+    """A response of calls that opens with a role chunk, then a text answer without one: three
+    responses, each assembling, the text whole (the chunk proving the third is asked again against
+    the second once its held chunks make it)."""
+    call = {"index": 0, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    first = body(
+        chunk(delta_choice(role="assistant", tool_calls=[{**call, "id": "a"}], finish="tool_calls"), id="r0")
+    )
+    second = body(
+        chunk(delta_choice(role="assistant"), id="r1"),
+        chunk(delta_choice(tool_calls=[{**call, "id": "b"}], finish="tool_calls"), id="r1"),
+    )
+    third = body(
+        chunk(delta_choice(content="Hel"), id="r2"),
+        chunk(delta_choice(content="lo"), id="r2"),
+        chunk(delta_choice(finish="stop"), id="r2"),
+    )
+    assert split_responses(first + second + third) == [first, second, third]
+    assert chunkwise.assemble(third).choices[0].message.content == "Hello"

@@ -212,20 +212,24 @@ class _Responses:
             if not self.watching:
                 self._apply(chunk)
             else:
-                proof, opening = self._classify(chunk)
-                if proof:
-                    self._proven(chunk)
-                else:
-                    self.held.append(_Held(chunk, self.before, opening))
-                    reopened = self.unfinished > 0
-                    self._apply(chunk)
-                    if reopened and not self.unfinished:
-                        # Choices opened after the close have all finished: one response streaming
-                        # its choices one after another. What was held is settled: it stays.
-                        self.held.clear()
+                self._watch(chunk)
         if type(reading) is ErrorBody:
             self.failed = True
         self._settle()
+
+    def _watch(self, chunk: dict[str, Any]) -> None:
+        """A chunk after the close: the proof of a new response, or held until proof comes."""
+        proof, opening = self._classify(chunk)
+        if proof:
+            self._proven(chunk)
+            return
+        self.held.append(_Held(chunk, self.before, opening))
+        reopened = self.unfinished > 0
+        self._apply(chunk)
+        if reopened and not self.unfinished:
+            # Choices opened after the close have all finished: one response streaming its
+            # choices one after another. What was held is settled: it stays.
+            self.held.clear()
 
     def _proven(self, chunk: dict[str, Any]) -> None:
         """``chunk`` proves a new response: find its first chunk among those held (module docstring)."""
@@ -254,8 +258,14 @@ class _Responses:
         self._reset()
         for held in earlier:
             self._apply(held)
+        self._settle()
         if chunk is not None:
-            self._apply(chunk)
+            if self.watching:
+                # The held chunks make a whole response of their own (a turn of calls): the chunk
+                # that proved it new is asked again, against that response.
+                self._watch(chunk)
+            else:
+                self._apply(chunk)
         self._settle()
 
     def _apply(self, chunk: dict[str, Any]) -> None:
