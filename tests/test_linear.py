@@ -114,3 +114,24 @@ def test_renamed_fragments_stay_linear() -> None:
     small, large = renamed_fragments(5_000), renamed_fragments(50_000)
     ratio = best_time(lambda: chunkwise.assemble(large)) / best_time(lambda: chunkwise.assemble(small))
     assert ratio < 30, f"50k/5k = {ratio:.1f}"
+
+
+def test_memory_of_a_large_argument_stays_near_its_size() -> None:
+    """100k argument fragments, each an object (a 1.2 MB array of them): checking the arguments at
+    the finish must not build every object just to drop it (they would take twenty times the text)."""
+    import tracemalloc
+
+    fragment = {"index": 0, "function": {"arguments": '{"n": 1}, '}}
+    chunks = argument_chunks(0)
+    chunks[1:1] = [{"choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]}] * 100_000
+    tracemalloc.start()
+    try:
+        completion = chunkwise.assemble(chunks)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    arguments = (completion.message.tool_calls or [])[0].function.arguments  # type: ignore[union-attr]
+    assert completion.message.tool_calls and completion.message.tool_calls[0].arguments_error is None
+    assert peak < 3 * len(arguments) + 1_000_000, (
+        f"peak {peak} bytes for {len(arguments)} characters of arguments"
+    )
