@@ -1433,14 +1433,14 @@ def test_5_a_call_that_gets_its_id_late_stays_one_call() -> None:
 
 
 def test_9_failure_events_end_with_what_the_failing_input_said() -> None:
-    """Held text released into a failure's partial is not an event of the failing call: a server
-    error's events end with ServerErrorReceived, a late chunk's are empty, a cut stream's end with
-    StreamEnded like every incomplete stream's."""
+    """Held text released when a failure ends the stream is reported as deltas, so the events add up
+    to the partial: before a server error's ServerErrorReceived (which stays last), as the only
+    events of a late chunk's error, before StreamEnded for a cut stream."""
     assembler = chunkwise.StreamAssembler(thought_tag="think")
     assembler.feed(chunk(delta_choice(content="ab<")))
     with pytest.raises(chunkwise.ServerError) as info:
         assembler.feed({"error": {"message": "overloaded"}})
-    assert [type(e).__name__ for e in info.value.events] == ["ServerErrorReceived"]
+    assert [type(e).__name__ for e in info.value.events] == ["ContentDelta", "ServerErrorReceived"]
     assert info.value.partial is not None and info.value.partial.choices[0].message.content == "ab<"
 
     assembler = chunkwise.StreamAssembler(thought_tag="think")
@@ -1448,7 +1448,7 @@ def test_9_failure_events_end_with_what_the_failing_input_said() -> None:
     assembler.feed(chunk(delta_choice(content="done", finish="stop")))
     with pytest.raises(chunkwise.MalformedChunkError) as late:
         assembler.feed(chunk(delta_choice(content="more")))
-    assert late.value.events == []
+    assert late.value.events == [chunkwise.ContentDelta(choice=1, delta="<")]
 
     body = sse(chunk(delta_choice(content="hi")), done=False) + b'data: {"choi'
     assembler = chunkwise.StreamAssembler()

@@ -596,14 +596,11 @@ class StreamAssembler:
     def _fail(self, error: ChunkwiseError, events: list[Event]) -> NoReturn:
         """Record the error with the partial result and this call's events, enter FAILED, raise.
 
-        Text still held back (a tag prefix, half a surrogate pair) is released into the partial
-        first: nothing more will come to decide it. Only ``close`` and ``interrupt`` report it as
-        deltas (before ``StreamEnded``); a server error's or a malformed chunk's events end with
-        what the failing input itself produced.
+        Text still held back (a tag prefix, half a surrogate pair) is released first, and reported
+        as deltas like all text: nothing more will come to decide it, and the events add up to the
+        partial. A server error releases it before its ``ServerErrorReceived``, which stays last.
         """
-        for choice in self._choices.values():
-            if choice.finish_reason is None:
-                choice.end(None)
+        self._release_held(events)
         error.partial = self._build()
         error.events = list(events)
         self._state = State.FAILED
@@ -625,12 +622,21 @@ class StreamAssembler:
             events,
         )
 
+    def _release_held(self, events: list[Event]) -> None:
+        """The stream is over: every unfinished choice gives out what it held back (``end`` twice
+        releases nothing twice)."""
+        out = events if self._emit else None
+        for choice in self._choices.values():
+            if choice.finish_reason is None:
+                choice.end(out)
+
     def _raise_server_error(self, body: Any, events: list[Event]) -> NoReturn:
         try:
             body = keep(body, self._limits)
         except Malformed as exc:  # a caller's error object we cannot keep as JSON: keep its text
             body = f"{describe_input(body)} ({exc})"
         code, status, message = describe_error(body)
+        self._release_held(events)
         events.append(ServerErrorReceived(body=body, code=code, message=message))
         text = "server error"
         if code is not None:
