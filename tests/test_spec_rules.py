@@ -1524,3 +1524,23 @@ def test_11_a_refused_late_entry_merges_nothing_and_a_restated_finish_takes_gemi
         ]
     )
     assert [c.function.name for c in completion.message.tool_calls or [] if c.function] == ["f", "g"]
+
+
+@pytest.mark.parametrize(
+    ("tail", "kept"), [(b": \xc3", "hi"), (b"\xc3", "hi"), (b"\n\xc3", "hi"), (b'data: "\xc3', None)]
+)
+def test_9_a_stream_cut_inside_a_character_keeps_the_event_before_the_cut_line(
+    tail: bytes, kept: str | None
+) -> None:
+    """The input ends inside a UTF-8 character: the cut line is left out, an event whose lines all
+    ended before it still counts, unless the cut line may be one more of its data lines."""
+    event = b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n'
+    for pieces in ([event + tail], [event, tail], [event + tail[:1], tail[1:]]):
+        assembler = chunkwise.StreamAssembler()
+        for piece in pieces:
+            assembler.feed_bytes(piece)
+        with pytest.raises(chunkwise.IncompleteStreamError) as info:
+            assembler.close()
+        partial = info.value.partial
+        assert partial is not None
+        assert (partial.choices[0].message.content if partial.choices else None) == kept

@@ -254,8 +254,15 @@ class SSEDecoder:
             # Yields "" or fails: only an incomplete character can be held.
             text = self._utf8.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            return self._decode_invalid(b"", exc)
-        out: list[CompactItem] = []
+            # The input ended inside a character: the line it is in was cut, and is left out (the
+            # fault says where). An event whose lines all ended before it is dispatched, as at any
+            # end of input, unless the cut line may be one more of its data lines.
+            out: list[CompactItem] = []
+            if not self._tail_may_be_data():
+                self._dispatch(out)
+                self._end_stray(out)
+            return out + self._decode_invalid(b"", exc)  # the fault drops the cut line
+        out = []
         end = self._origin - self._budget
         if not self._decode_text(text, end, out):
             return out
