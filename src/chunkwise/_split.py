@@ -56,6 +56,7 @@ with it; the assembler then reports the late content as it does today.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ._fields import AudioOut, Logprobs, ReasoningDetails
@@ -274,15 +275,7 @@ class _Responses:
         if chunk.get("error"):
             self.failed = True  # OpenRouter's error chunk: the response ends here
         self.last_id = chunk.get("id")
-        choices = chunk.get("choices")
-        if type(choices) is not list:
-            return
-        for entry in choices:
-            if type(entry) is not dict:
-                continue
-            index = entry.get("index", 0)
-            if type(index) is not int:
-                continue
+        for index, entry in _entries(chunk):
             choice = self.choices.get(index)
             if choice is None:
                 choice = self.choices[index] = _Choice()
@@ -309,16 +302,8 @@ class _Responses:
 
     def _classify(self, chunk: dict[str, Any]) -> tuple[bool, bool]:
         """For a chunk after the close: (it proves a new response, it may be a response's first chunk)."""
-        choices = chunk.get("choices")
-        if type(choices) is not list:
-            return False, False
         opening = False
-        for entry in choices:
-            if type(entry) is not dict:
-                continue
-            index = entry.get("index", 0)
-            if type(index) is not int:
-                continue
+        for index, entry in _entries(chunk):
             choice = self.choices.get(index)
             if choice is None:
                 # A choice opens after every other one finished: a new response under a new id;
@@ -337,6 +322,17 @@ class _Responses:
             if not restated and type(delta) is dict and delta.get("role"):
                 opening = True
         return False, opening
+
+
+def _entries(chunk: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The readable entries of a chunk's ``choices``, with their index (malformed ones are passed
+    over: the assembler reports them)."""
+    choices = chunk.get("choices")
+    if type(choices) is list:
+        for entry in choices:
+            index = entry.get("index", 0) if type(entry) is dict else None
+            if type(index) is int:
+                yield index, entry
 
 
 def _brings_content(entry: dict[str, Any], choice: _Choice, restated: bool) -> bool:
