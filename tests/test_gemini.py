@@ -348,24 +348,9 @@ def test_thought_signature_of_reads_dicts_and_models() -> None:
 
 def test_tool_message_with_file_data_is_the_documented_multimodal_function_response() -> None:
     """tool_message + file_data give the page's tool message, field for field."""
-    documented = {
-        "role": "tool",
-        "tool_call_id": "function-call-a350228d-0283-4792-8bfa-40da064fb959",
-        "content": '{"image_ref":{"$ref":"dress.jpg"}}',
-        "extra_content": {
-            "google": {
-                "parts": [
-                    {
-                        "file_data": {
-                            "mime_type": "image/jpg",
-                            "display_name": "dress.jpg",
-                            "file_uri": "gs://cloud-samples-data/generative-ai/image/dress.jpg",
-                        }
-                    }
-                ]
-            }
-        },
-    }
+    from test_tool_turn import DOC_MULTIMODAL_REQUEST  # the page's request, transcribed once
+
+    documented = DOC_MULTIMODAL_REQUEST["messages"][2]
     part = gemini.file_data(
         "gs://cloud-samples-data/generative-ai/image/dress.jpg", "image/jpg", display_name="dress.jpg"
     )
