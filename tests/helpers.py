@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +85,24 @@ def cut_at(data: Any, points: list[int]) -> list[Any]:
     """`data` (str or bytes) cut at the given positions."""
     bounds = [0, *sorted(p for p in points if 0 < p < len(data)), len(data)]
     return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+class Served:
+    """`python -m chunkwise._cli serve ARGS` in a subprocess; `url` is the first line it printed."""
+
+    def __init__(self, *args: str) -> None:
+        command = [sys.executable, "-m", "chunkwise._cli", "serve", *args]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().rstrip("\n")
+        assert self.url.startswith("http://127.0.0.1:") and self.url.endswith("/v1"), self.process.stderr
+
+    def stop(self, how: int = signal.SIGTERM) -> tuple[int, str, str]:
+        self.process.send_signal(how)
+        try:
+            out, err = self.process.communicate(timeout=10)
+        finally:
+            self.process.kill()  # no-op once it exited; never leave a server behind
+        return self.process.returncode, out, err

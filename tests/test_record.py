@@ -6,8 +6,6 @@ import contextlib
 import io
 import json
 import shlex
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,32 +16,12 @@ import pytest
 from chunkwise._cli import main
 from chunkwise._record import Live, meta_path, redact_headers, redact_url
 
-from helpers import FIXTURES, ROOT
+from helpers import FIXTURES, Served
 
 VERTEX = FIXTURES / "vertex" / "parallel-tool-calls.sse"
 TOKEN = "ya29.secret-token-from-env-0123456789"
 COMMAND_TOKEN = "ya29.secret-token-from-command-9876543210"
 API_KEY = "AIzaSy-secret-query-key-55555"
-
-
-class Served:
-    """`python -m chunkwise._cli serve ARGS` in a subprocess; `url` is the first line it printed."""
-
-    def __init__(self, *args: str) -> None:
-        command = [sys.executable, "-m", "chunkwise._cli", "serve", *args]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().rstrip("\n")
-        assert self.url.startswith("http://127.0.0.1:") and self.url.endswith("/v1")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.communicate(timeout=10)
-        finally:
-            self.process.kill()  # no-op once it exited; never leave a server behind
 
 
 @pytest.fixture(scope="module")

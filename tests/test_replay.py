@@ -22,7 +22,7 @@ from chunkwise._cli import main
 from chunkwise.http import afrom_openai, astream_chat, from_openai, stream_chat
 from chunkwise.replay import Drop, ReplayTransport, Stall, Status, load
 
-from helpers import FIXTURES, ROOT, chunk, delta_choice, sse
+from helpers import FIXTURES, Served, chunk, delta_choice, sse
 
 STREAMS = sorted(FIXTURES.rglob("*.sse"))
 NAMES = [p.relative_to(FIXTURES).as_posix() for p in STREAMS]
@@ -272,27 +272,6 @@ def test_transport_faults_give_the_http_clients_errors(mode: str) -> None:
 
 
 # ---------------------------------------------------------------- chunkwise serve
-
-
-class Served:
-    """`python -m chunkwise._cli serve ARGS` in a subprocess; `url` is the first line it printed."""
-
-    def __init__(self, *args: str) -> None:
-        command = [sys.executable, "-m", "chunkwise._cli", "serve", *args]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().rstrip("\n")
-        assert self.url.startswith("http://127.0.0.1:") and self.url.endswith("/v1"), self.process.stderr
-
-    def stop(self, how: int = signal.SIGTERM) -> tuple[int, str, str]:
-        self.process.send_signal(how)
-        try:
-            out, err = self.process.communicate(timeout=10)
-        finally:
-            self.process.kill()  # no-op once it exited; never leave a server behind
-        return self.process.returncode, out, err
 
 
 @pytest.fixture(scope="module")
