@@ -1527,7 +1527,16 @@ def test_11_a_refused_late_entry_merges_nothing_and_a_restated_finish_takes_gemi
 
 
 @pytest.mark.parametrize(
-    ("tail", "kept"), [(b": \xc3", "hi"), (b"\xc3", "hi"), (b"\n\xc3", "hi"), (b'data: "\xc3', None)]
+    ("tail", "kept"),
+    [
+        (b": \xc3", "hi"),
+        (b"\xc3", "hi"),
+        (b"\n\xc3", "hi"),
+        (b'data: "\xc3', None),
+        # Stray text (Vertex's raw error lines) then a cut stray line: cut with it, as in ASCII.
+        (b'[{"error": {"code": 499, "message": "x"}}]\n\xc3', "hi"),
+        (b'[{"error": {"code": 499, "message": "x"}}]\nx', "hi"),
+    ],
 )
 def test_9_a_stream_cut_inside_a_character_keeps_the_event_before_the_cut_line(
     tail: bytes, kept: str | None

@@ -254,14 +254,20 @@ class SSEDecoder:
             # Yields "" or fails: only an incomplete character can be held.
             text = self._utf8.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            # The input ended inside a character: the line it is in was cut, and is left out (the
-            # fault says where). An event whose lines all ended before it is dispatched, as at any
-            # end of input, unless the cut line may be one more of its data lines.
+            # The input ended inside a character, so the line it is in was cut. What that line
+            # belongs to is cut with it: the pending event, if it may be one more of its data
+            # lines; the pending stray text, if it is stray text (any line that is no field, such
+            # as one that begins with the cut character). A comment or an id/event/retry line is
+            # read as far as it came, and ends what any end of input ends. The fault comes last.
             out: list[CompactItem] = []
-            if not self._tail_may_be_data():
+            head = self._tail_head()
+            if head.startswith((":", "id:", "retry:", "event:")):
+                self._line(self._take_tail(""), out)
                 self._dispatch(out)
                 self._end_stray(out)
-            return out + self._decode_invalid(b"", exc)  # the fault drops the cut line
+            elif not ("data:".startswith(head) or head.startswith("data:")) or not head:
+                self._dispatch(out)  # a cut stray line: the stray block before it goes with it
+            return out + self._decode_invalid(b"", exc)
         out = []
         end = self._origin - self._budget
         if not self._decode_text(text, end, out):
@@ -405,13 +411,15 @@ class SSEDecoder:
         self._budget = min(self._limit - held, _MAX_BUDGET)
         self._origin = fed + self._budget
 
+    def _tail_head(self) -> str:
+        """The first characters of the unterminated line held ("" when none)."""
+        return "".join([*self._tail_blocks[:1], *self._tail[:8]])[:7] if self._tail else ""
+
     def _tail_may_be_data(self) -> bool:
         """Whether the unterminated line held may be part of an event's data or of stray text: a
         comment, or a whole `id:`, `retry:` or `event:` field name, cannot change a payload."""
-        if not self._tail:
-            return False
-        head = "".join([*self._tail_blocks[:1], *self._tail[:8]])[:7]
-        return not head.startswith((":", "id:", "retry:", "event:"))
+        head = self._tail_head()
+        return bool(head) and not head.startswith((":", "id:", "retry:", "event:"))
 
     def _tail_held(self) -> int:
         return self._tail_blocks_len + sum(map(len, self._tail))
