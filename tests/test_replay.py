@@ -499,3 +499,31 @@ def test_serve_answers_400_to_a_negative_chunk_size() -> None:
             assert sock.recv(64).split(b" ")[1] == b"400"
     finally:
         server.stop()
+
+
+def test_serve_takes_a_client_reset_quietly() -> None:
+    """A client that resets its connection mid-request (SO_LINGER 0) is a log line, not a traceback.
+
+    CI once failed on socketserver's traceback for a reset on a kept-alive connection: the server
+    must treat a client leaving as the everyday event it is.
+    """
+    import socket
+    import struct
+
+    server = Served(str(FIXTURES / "vertex" / "parallel-tool-calls.sse"))
+    try:
+        host, port = server.url.removeprefix("http://").removesuffix("/v1").split(":")
+        for partial in (b"POST /v1/chat/comp", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"):
+            sock = socket.create_connection((host, int(port)), timeout=5)
+            sock.sendall(partial)
+            time.sleep(0.2)  # the server is now blocked reading the rest
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # linger 0: the close sends RST, so the server's read raises ConnectionResetError
+        time.sleep(0.2)
+        with httpx.Client() as client:  # and it still serves
+            assert client.post(server.url + "/chat/completions", json={"stream": True}).status_code == 200
+    finally:
+        code, out, err = server.stop()
+    assert (code, err) == (0, "")
+    left = [line for line in out.splitlines() if "the client left before a whole request" in line]
+    assert len(left) == 2, out

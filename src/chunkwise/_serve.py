@@ -28,6 +28,7 @@ import random
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -344,6 +345,18 @@ class _Server(ThreadingHTTPServer):
         self.recordings, self.options, self.out = recordings, options, out
         self.lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets or drops a connection while the server reads it (it left a kept-alive
+        # connection with a reply unread, or gave up mid-request) is an everyday event, not a fault
+        # of the server: one log line, not socketserver's traceback on stderr. Anything else is a
+        # bug in the handler and keeps its traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            host, port = client_address[:2]
+            self.log(f"- {host}:{port} -> the client left before a whole request ({type(error).__name__})")
+            return
+        super().handle_error(request, client_address)
 
     def log(self, line: str) -> None:
         with self.lock:
