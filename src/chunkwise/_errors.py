@@ -153,6 +153,8 @@ class MalformedChunkError(ChunkwiseError):
         self.position = position
         self.raw = raw
         self.offset = offset
+        #: ``SSEDecoder.flush`` only: the items the end of input completed before the fault.
+        self.items: list[Any] = []
 
 
 class AssemblerStateError(ChunkwiseError):

@@ -131,7 +131,9 @@ class SSEDecoder:
     ``flush``, and loses nothing: when a piece holds a fault, ``decode`` returns the items
     completed before it, and the error is raised by the first call with nothing left to return
     (that same call when nothing came before the fault in the piece, else the next ``decode`` or
-    ``flush``). ``flush`` raises at once: at the end of input no item is completed before a fault.
+    ``flush``). ``flush`` raises at once, with the items the end of input completed before the
+    fault (the last event, when the line cut inside a character is not one of its data lines) as
+    the error's ``items``.
     Every call after the error raises it again. Its ``position`` is the 1-based number of the event
     being read (events returned so far by ``decode``/``flush``, plus one); ``raw`` is
     ``DecodeFault.raw``.
@@ -210,17 +212,21 @@ class SSEDecoder:
 
     def flush(self) -> list[SSEItem]:
         """End of input: finish the last line and dispatch whatever is pending."""
-        return self._public(self.flush_compact())
+        return self._public(self.flush_compact(), final=True)
 
-    def _public(self, items: list[CompactItem]) -> list[SSEItem]:
+    def _public(self, items: list[CompactItem], final: bool = False) -> list[SSEItem]:
         out: list[SSEItem] = []
         for item in items:
             if isinstance(item, str):
                 item = ServerSentEvent(data=item)
             elif isinstance(item, DecodeFault):
-                if out:
+                if out and not final:
                     break  # returned first; the next call gets [fault] from the compact API and raises
-                raise MalformedChunkError(item.message, position=self._dispatched + 1, raw=item.raw)
+                # At the end of input there is no next call: the items completed before the fault
+                # (an event the end of input ended, before a line cut inside a character) go with it.
+                error = MalformedChunkError(item.message, position=self._dispatched + 1, raw=item.raw)
+                error.items = out
+                raise error
             if isinstance(item, ServerSentEvent):
                 self._dispatched += 1
             out.append(item)
