@@ -56,6 +56,7 @@ from ._payloads import (
     read_object,
     read_stray,
 )
+from ._shapes import Shapes
 from ._sse import DEFAULT_MAX_LINE_LENGTH, DecodeFault, SSEDecoder, StrayText
 from ._text import clean
 from ._thinking import is_tag_name
@@ -105,6 +106,7 @@ _ENVELOPE_TYPES: dict[str, type] = {
     "system_fingerprint": str,
     "service_tier": str,
 }
+_ENVELOPE_FIELDS = frozenset(_ENVELOPE_TYPES)
 # `obfuscation`: OpenAI's random padding on each stream event, not part of the answer (§10).
 _ENVELOPE_KNOWN = frozenset((*_ENVELOPE_TYPES, "choices", "usage", "error", "obfuscation"))
 # The result's own fields that no chunk sets under these names (see refuse_reserved).
@@ -207,6 +209,8 @@ class StreamAssembler:
         self._final: ChatCompletion | None = None
         # Incremental JSON readers of an answer or a call's arguments, made on the first question.
         self._partials: dict[tuple[int, int], tuple[PartialJSON, AnswerMark]] = {}
+        # Recent payloads as literals around their strings: the bytes path reads a repeat fast.
+        self._shapes = Shapes(_ENVELOPE_FIELDS)
 
     @classmethod
     def for_request(cls, body: Any, **options: Any) -> StreamAssembler:
@@ -425,17 +429,27 @@ class StreamAssembler:
         out = events if self._emit else None
         loads = from_json  # with `fast_loads`' options, called here without its wrapper
         apply_chunk = self._apply_chunk
+        shapes = self._shapes
         for item in items:
             self._position += 1
             try:
                 if type(item) is str:
-                    # The hot path: a plain `data:` event holding one chunk.
+                    # The hot path: a plain `data:` event holding one chunk. First, is it the last
+                    # chunk of its shape with new strings (`_shapes`)? Only while nothing finished:
+                    # late data is checked on the whole chunk.
+                    if shapes.kept and not self._finished and not self._done:
+                        found = shapes.read(item)
+                        if found is not None:
+                            shape, values = found
+                            shape.apply(self._choices[shape.index], values, out)
+                            continue
                     try:
                         value = loads(item, allow_inf_nan=False)
                     except (ValueError, RecursionError):
                         value = None
                     if type(value) is dict:
                         apply_chunk(value, out, events)
+                        shapes.learn(item, value)
                     else:  # [DONE], an error body, or a malformed payload: read it properly
                         self._apply_reading(read_data(item), out, events)
                 elif type(item) is StrayText:

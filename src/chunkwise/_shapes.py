@@ -1,0 +1,345 @@
+"""Reading a chunk as the last one of its shape with new strings: the bytes path's fast lane.
+
+A streamed answer is thousands of chunks that differ only in a few strings: each text chunk of an
+OpenAI stream is the one before it with another ``content`` (and another ``obfuscation``); the
+envelope, the choice's index, the nulls, are the same bytes every time. Parsing each payload whole
+builds the same dicts again, and costs about as much as merging them. A ``Shape`` remembers one
+payload as literal text around its string slots::
+
+    {"id":"chatcmpl-1",...,"choices":[{"index":0,"delta":{"content":"|slot|"},...}],"obfuscation":"|slot|"}
+
+and reads a payload that has exactly those literals, in order, with a JSON string token between
+each two, by matching the literals and decoding the tokens alone (``json.decoder.scanstring``).
+
+Why the reading is exact. A JSON string token ends at its first unescaped quote and can hold no
+other token, so a payload made of the same literals with other string tokens in the slots has the
+same token sequence but for those strings: it parses to the remembered chunk with the slots' values
+replaced. A shape is made only from a payload pydantic-core parsed, with its string tokens mapped
+one to one onto the parsed value's keys and strings in document order (duplicate keys break the
+count and are refused), and checked once more by parsing the payload with marker strings in the
+slots. Anything a slot cannot be read as (an invalid escape, a control character, a lone surrogate,
+which pydantic-core refuses and the careful path reports or replaces) makes the payload not match,
+and it is parsed as usual.
+
+Why skipping the chunk's other fields is exact. A slot is a string under ``choices[0]`` (the text,
+thinking, refusal or tool-call arguments of the one choice the chunk carries) or an
+``obfuscation``. The choice entry is rebuilt with the slots' values and merged by ``ChoiceState``
+as any entry is, so every per-choice rule applies. Only the top level is skipped, and a shape is
+made only when applying that level again changes nothing: envelope fields keep their first
+non-empty value, so a second application of the same values is a no-op; ``usage`` must be null and
+``error`` empty. Unknown top-level fields are merged last-wins, which is a no-op only right after the
+same shape was applied: a shape with such a field (not null or "") is used only when the chunk before
+was of the same shape. The assembler uses shapes only while no choice has finished and ``[DONE]`` has
+not come (late data is checked chunk by chunk, and those checks read the whole chunk).
+"""
+
+from __future__ import annotations
+
+import json.decoder
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import from_json
+
+if TYPE_CHECKING:
+    from ._choice import ChoiceState
+    from ._events import Event
+
+__all__ = ["Shape", "Shapes"]
+
+# Every JSON string token, from the start of a valid JSON text: outside a string there is no quote,
+# and inside one a quote is escaped, so matching left to right finds exactly the string tokens.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# The standard library's reader of one JSON string token (C in CPython): from just past the opening
+# quote, the decoded string and the index past the closing quote; ValueError for anything else.
+# (Public in `json.decoder` though missing from its type stubs.)
+_scanstring: Callable[[str, int, bool], tuple[str, int]] = getattr(json.decoder, "scanstring")  # noqa: B009
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Strings under `choices[0]` a chunk brings anew each time (its answer), by path within the entry.
+_SLOT_KEYS = frozenset(("content", "reasoning_content", "reasoning", "refusal", "obfuscation"))
+_CALL_SLOTS = (("function", "arguments"), ("custom", "input"))
+
+# Shapes kept per stream: one per choice of an n=3 stream, and a spare for a change of phase.
+_KEPT = 4
+# Payloads parsed the careful way before the first shape is made: making one costs a few parses,
+# which a stream this short would not earn back.
+_FIRST = 16
+# Shapes made one after another, none used in between, before the stream is taken not to repeat.
+_FRUITLESS = 3
+
+
+class Shape:
+    """One payload's literals around its slots, and how to rebuild its choice entry from them."""
+
+    __slots__ = ("alone", "call", "copies", "entry", "index", "literals", "slots", "text")
+
+    def __init__(
+        self,
+        literals: tuple[str, ...],
+        entry: dict[str, Any],
+        slots: tuple[tuple[Any, ...] | None, ...],
+        index: int,
+        alone: bool,
+    ) -> None:
+        self.literals = literals  # the first ends with a slot's opening quote; the others follow a slot
+        self.entry = entry  # choices[0] as parsed; never changed (a read copies what it changes)
+        # Per slot: its path inside the entry, or None for a top-level `obfuscation` (ignored: it
+        # is padding). The containers on those paths are copied for each read, outermost first.
+        self.slots = slots
+        inner = {path[:depth] for path in slots if path for depth in range(1, len(path))}
+        self.copies = sorted(inner, key=len)
+        self.index = index  # the entry's choice index
+        self.alone = alone  # has a top-level field merged last-wins: usable only right after itself
+        # The two commonest entries are rebuilt smaller, as an entry `ChoiceState.apply` merges the
+        # same way (see `_simple`): the slot that holds the text, or the arguments and call index.
+        self.text: int | None = None
+        self.call: tuple[int, int] | None = None
+        _simple(self)
+
+    def read(self, payload: str) -> list[str] | None:
+        """The values of the slots of ``payload`` if it has this shape, else None."""
+        literals = self.literals
+        if not payload.startswith(literals[0]):
+            return None
+        position = len(literals[0])
+        values = []
+        try:
+            for literal in literals[1:]:
+                value, position = _scanstring(payload, position, True)
+                if not payload.startswith(literal, position):
+                    return None
+                position += len(literal)
+                if not value.isascii() and _SURROGATE.search(value):
+                    return None  # pydantic-core refuses a lone surrogate: the careful path reads it
+                values.append(value)
+        except ValueError:  # not a string token there: another shape, or malformed
+            return None
+        if position != len(payload):
+            return None
+        return values
+
+    def apply(self, choice: ChoiceState, values: list[str], out: list[Event] | None) -> None:
+        """Merge the payload read as ``values`` into its choice, as its whole entry would be."""
+        if self.text is not None:
+            choice.apply({"delta": {"content": values[self.text]}}, out)
+        elif self.call is not None:
+            # What the entry's delta holds, and all `ChoiceState.apply` does with such a delta.
+            slot, index = self.call
+            choice.tools.apply({"index": index, "function": {"arguments": values[slot]}}, out)
+        else:
+            choice.apply(self.rebuild(values), out)
+
+    def rebuild(self, values: list[str]) -> dict[str, Any]:
+        entry = self.entry.copy()
+        for path in self.copies:
+            parent = _at(entry, path[:-1])
+            parent[path[-1]] = parent[path[-1]].copy()
+        for slot, value in zip(self.slots, values, strict=True):
+            if slot is not None:
+                _at(entry, slot[:-1])[slot[-1]] = value
+        return entry
+
+
+def _simple(shape: Shape) -> None:
+    """Whether the entry is a plain text delta or a bare arguments fragment (OpenAI's, and most
+    servers'), which ``ChoiceState.apply`` takes by its hot path whatever else the entry holds:
+    nothing else in it does anything once the role is set (the entry's other fields are null or
+    padding; its index was used to find the choice). Then a read builds only what that path reads."""
+    entry = shape.entry
+    if not _PLAIN_ENTRY.issuperset(entry) or entry.get("logprobs") is not None:
+        return
+    delta = entry["delta"]
+    role = delta.get("role")
+    if role is not None and (type(role) is not str or not role):
+        return  # an empty role does not set it: the delta is then read field by field
+    rest = len(delta) - (role is not None)
+    slots = shape.slots
+    if rest == 1 and type(delta.get("content")) is str:
+        shape.text = slots.index(("delta", "content"))
+        return
+    calls = delta.get("tool_calls")
+    if rest == 1 and type(calls) is list and len(calls) == 1:
+        fragment = calls[0]
+        if (
+            type(fragment) is dict
+            and len(fragment) == 2
+            and type(fragment.get("index")) is int
+            and fragment.get("function") is not None
+            and type(fragment["function"]) is dict
+            and list(fragment["function"]) == ["arguments"]
+        ):
+            shape.call = (slots.index(("delta", "tool_calls", 0, "function", "arguments")), fragment["index"])
+
+
+_PLAIN_ENTRY = frozenset(("index", "delta", "logprobs", "finish_reason", "obfuscation"))
+
+
+class Shapes:
+    """The shapes of a stream's recent payloads, and when it is worth making another."""
+
+    __slots__ = ("envelope", "fruitless", "kept", "last", "seen", "wait")
+
+    def __init__(self, envelope: frozenset[str]) -> None:
+        self.envelope = envelope  # top-level fields kept first-non-empty-wins: applying again is a no-op
+        self.kept: list[Shape] = []
+        self.last: Shape | None = None  # the shape of the chunk applied last, if it had one
+        self.fruitless = 0  # shapes made (or tried) since one was last used
+        # Payloads to let pass before trying to make a shape: a short stream never pays for one.
+        self.wait = _FIRST
+        self.seen = 0  # payloads applied the careful way
+
+    def read(self, payload: str) -> tuple[Shape, list[str]] | None:
+        """A kept shape that reads ``payload``, and the values of its slots; None if none does."""
+        last = self.last
+        if last is not None:
+            values = last.read(payload)
+            if values is not None:
+                self.fruitless = 0
+                return last, values
+        for shape in self.kept:
+            if shape is last:
+                continue
+            values = shape.read(payload)
+            if values is not None:
+                if shape.alone:
+                    return None  # its last-wins top-level field must be applied again: careful path
+                self.last = shape
+                self.fruitless = 0
+                return shape, values
+        return None
+
+    def learn(self, payload: str, chunk: dict[str, Any]) -> None:
+        """``chunk``, parsed from ``payload``, was just applied the careful way: remember its shape."""
+        self.last = None
+        self.seen += 1
+        if self.wait:
+            self.wait -= 1
+            return
+        for kept in self.kept:
+            if kept.read(payload) is not None:
+                self.last = kept  # a kept shape that could not be used (not right after itself)
+                return
+        found = _eligible(chunk, self.envelope)
+        if found is None:
+            return
+        shape = _make(payload, chunk, *found)
+        if shape is not None:
+            if len(self.kept) >= _KEPT:
+                self.kept.pop(0)
+            self.kept.append(shape)
+            self.last = shape
+        self.fruitless += 1
+        if self.fruitless >= _FRUITLESS:
+            # Shapes made one after another, none used: this stream's chunks do not repeat (a
+            # timestamp per chunk, say). Wait as long as the stream has run, so that the making
+            # costs a few payloads' parsing per doubling of the stream's length at most.
+            self.fruitless = 0
+            self.wait = self.seen
+
+
+def _eligible(chunk: dict[str, Any], envelope: frozenset[str]) -> tuple[dict[str, Any], bool] | None:
+    """The chunk's one choice entry and whether it has a last-wins top-level field, if applying the
+    chunk's top level again would change nothing (see the module docstring); else None."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    entry = choices[0]
+    if type(entry) is not dict or type(entry.get("index", 0)) is not int:
+        return None
+    if entry.get("finish_reason") is not None or type(entry.get("delta")) is not dict:
+        return None  # a finish ends the use of shapes; a delta is what a shape brings
+    alone = False
+    for key, value in chunk.items():
+        if key in envelope or key == "choices" or key == "obfuscation":
+            continue
+        if key == "usage":
+            if value is not None:
+                return None  # merged last-wins, and reported by an event each time
+        elif key == "error":
+            if value:
+                return None
+        elif value is not None and value != "":
+            alone = True  # an unknown field: merged last-wins (null and "" are first-wins)
+    return entry, alone
+
+
+def _make(payload: str, chunk: dict[str, Any], entry: dict[str, Any], alone: bool) -> Shape | None:
+    try:
+        strings: list[tuple[Any, ...] | None] = []
+        _strings(chunk, (), strings)
+    except RecursionError:
+        return None
+    tokens = [match.span() for match in _STRING.finditer(payload)]
+    if len(tokens) != len(strings):
+        return None  # a duplicate key (parsed as one): the tokens cannot be mapped onto the value
+    literals = []
+    found: list[tuple[Any, ...]] = []  # the slots' paths from the top
+    end = 0
+    for (start, stop), path in zip(tokens, strings, strict=True):
+        if path is not None and _is_slot(path):
+            literals.append(payload[end : start + 1])
+            found.append(path)
+            end = stop
+    literals.append(payload[end:])
+    slots = tuple(path[2:] if path[0] == "choices" else None for path in found)
+    if all(slot is None for slot in slots):
+        return None
+    # Check the mapping once more: the payload with markers in the slots must parse to the chunk
+    # with the markers in the same places (and nowhere else).
+    markers = [f"\u2063{number}\u2063" for number in range(len(found))]
+    if any(_at(chunk, path) == marker for path, marker in zip(found, markers, strict=True)):
+        return None  # a marker must differ from what it replaces, or it proves nothing
+    marked = literals[0] + "".join(f'{m}"{lit}' for m, lit in zip(markers, literals[1:], strict=True))
+    expected = from_json(payload, allow_inf_nan=False)
+    for path, marker in zip(found, markers, strict=True):
+        _at(expected, path[:-1])[path[-1]] = marker
+    try:
+        if from_json(marked, allow_inf_nan=False) != expected:
+            return None
+    except ValueError:
+        return None
+    # The shape's own copy of the entry: the one applied is the assembler's to keep.
+    own = from_json(payload, allow_inf_nan=False)["choices"][0]
+    return Shape(tuple(literals), own, slots, entry.get("index", 0), alone)
+
+
+def _is_slot(path: tuple[Any, ...]) -> bool:
+    """A string a chunk brings anew: the one choice's text, thinking, refusal, arguments, padding."""
+    if path == ("obfuscation",):
+        return True
+    if len(path) < 3 or path[0] != "choices":
+        return False
+    rest = path[2:]
+    if rest == ("obfuscation",):
+        return True
+    if rest[0] != "delta" or len(rest) < 2:
+        return False
+    if len(rest) == 2:
+        return rest[1] in _SLOT_KEYS
+    # delta.tool_calls[i].function.arguments (or a custom call's input)
+    return len(rest) == 5 and rest[1] == "tool_calls" and rest[3:] in _CALL_SLOTS
+
+
+def _strings(value: Any, path: tuple[Any, ...], out: list[tuple[Any, ...] | None]) -> None:
+    """Every string token of ``value`` in document order: None for a key, the path for a string."""
+    if type(value) is dict:
+        for key, item in value.items():
+            out.append(None)
+            if type(item) is str:
+                out.append((*path, key))
+            elif type(item) is dict or type(item) is list:
+                _strings(item, (*path, key), out)
+    else:
+        for number, item in enumerate(value):
+            if type(item) is str:
+                out.append((*path, number))
+            elif type(item) is dict or type(item) is list:
+                _strings(item, (*path, number), out)
+
+
+def _at(value: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        value = value[step]
+    return value
