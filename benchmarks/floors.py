@@ -11,7 +11,8 @@ rounds), so the difference between two rows is what one layer costs:
 3. decoder + ``from_json``: the two floors of the bytes path together;
 4. the assembler's per-chunk loop with the merge replaced by a no-op call: dispatch alone;
 5. ``assemble(dicts)``: envelope, choices, per-field rules and the final build;
-6. ``assemble(bytes)``: all of it.
+6. ``assemble(bytes)`` with every payload parsed whole (``_shapes`` off): decoder + parse + assembly;
+7. ``assemble(bytes)``: all of it, a payload that repeats its shape read by its strings alone.
 
 ``benchmarks/run.py`` compares chunkwise with its peers; this file says what is left to gain.
 """
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chunkwise
 import run as bench
+from chunkwise import _shapes
 from chunkwise._assembler import StreamAssembler
 from chunkwise._sse import SSEDecoder
 
@@ -77,12 +79,21 @@ def assemble_bytes(s: bench.Stream) -> Any:
     return chunkwise.assemble(s.body, thought_tag=s.thought_tag)
 
 
+def assemble_bytes_no_shapes(s: bench.Stream) -> Any:
+    first, _shapes._FIRST = _shapes._FIRST, 10**18  # no payload is read by a shape
+    try:
+        return chunkwise.assemble(s.body, thought_tag=s.thought_tag)
+    finally:
+        _shapes._FIRST = first
+
+
 LAYERS: list[tuple[str, Callable[[bench.Stream], Any]]] = [
     ("from_json of every payload", parse_only),
     ("SSE decoder alone", decode_only),
     ("SSE decoder + from_json", decode_and_parse),
     ("per-chunk dispatch, merge a no-op", dispatch_only),
     ("assemble(dicts)", assemble_dicts),
+    ("assemble(bytes), every payload parsed whole", assemble_bytes_no_shapes),
     ("assemble(bytes)", assemble_bytes),
 ]
 

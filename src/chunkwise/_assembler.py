@@ -444,7 +444,9 @@ class StreamAssembler:
                             shape.apply(self._choices[shape.index], values, out)
                             continue
                     try:
-                        value = loads(item, allow_inf_nan=False)
+                        # Only an object can be a chunk: `[DONE]` goes straight to the careful
+                        # reading, without a failed parse (an exception costs a parse or two).
+                        value = loads(item, allow_inf_nan=False) if item[:1] == "{" else None
                     except (ValueError, RecursionError):
                         value = None
                     if type(value) is dict:
