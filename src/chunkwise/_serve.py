@@ -344,7 +344,15 @@ class _Server(ThreadingHTTPServer):
     ) -> None:
         self.recordings, self.options, self.out = recordings, options, out
         self.lock = threading.Lock()
+        # Replies whose last bytes are sent but whose log line is not written yet: a stop waits
+        # for them (briefly), or a client could have its whole answer and the log no line for it.
+        self.finishing = 0
+        self.finished = threading.Condition()
         super().__init__(address, _Handler)
+
+    def wait_for_logs(self, timeout: float = 2.0) -> None:
+        with self.finished:
+            self.finished.wait_for(lambda: self.finishing == 0, timeout)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that resets or drops a connection while the server reads it (it left a kept-alive
@@ -375,6 +383,7 @@ class _Server6(_Server):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    _finishing = False  # this reply is counted in server.finishing
 
     def setup(self) -> None:
         super().setup()
@@ -410,10 +419,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         options = self.server.options
         answer = reply(self.server.recordings.data[name], body, fault=options.fault)
-        outcome = self._send(answer, options)
-        kind = "stream" if answer.streamed else "json"
-        took = (time.perf_counter() - started) * 1000
-        self._log(f"{answer.status} {name} {kind} {len(answer.body)} bytes {outcome} {took:.1f} ms")
+        try:
+            outcome = self._send(answer, options)
+            kind = "stream" if answer.streamed else "json"
+            took = (time.perf_counter() - started) * 1000
+            self._log(f"{answer.status} {name} {kind} {len(answer.body)} bytes {outcome} {took:.1f} ms")
+        finally:
+            if self._finishing:
+                with self.server.finished:
+                    self.server.finishing -= 1
+                    self.server.finished.notify_all()
 
     def _send(self, answer: Reply, options: Options) -> str:
         """Send the reply in pieces with chunked transfer; says how it ended."""
@@ -422,6 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
         head += [f"{name}: {value}" for name, value in answer.headers]
         write = self.wfile.write
         count = 0
+        self._finishing = False
         try:
             write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
             for step in steps(answer.body, options.pieces, options.seed, fault):
@@ -435,6 +451,9 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(options.delay)
                 write(b"%x\r\n%s\r\n" % (len(step), step))
                 count += 1
+            with self.server.finished:  # from here to the log line, a stop waits for this reply
+                self.server.finishing += 1
+                self._finishing = True
             write(b"0\r\n\r\n")
         except OSError:  # the client left (a read timeout, an early exit)
             self.close_connection = True
@@ -480,8 +499,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("content-length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
-        self._log(f"{code} {message.partition(';')[0]}")
+        with self.server.finished:  # as for a reply sent whole (see `_send`): a stop waits for the log
+            self.server.finishing += 1
+        try:
+            self.wfile.write(data)
+            self._log(f"{code} {message.partition(';')[0]}")
+        finally:
+            with self.server.finished:
+                self.server.finishing -= 1
+                self.server.finished.notify_all()
 
     def _log(self, what: str) -> None:
         self.server.log(f"{self.command} {self.path} -> {what}")
@@ -514,6 +540,7 @@ def serve(path: Path, host: str, port: int, options: Options, out: TextIO | None
         pass
     finally:
         server.server_close()
+        server.wait_for_logs()
         for number, handler in previous.items():
             signal.signal(number, handler)
     return 0
