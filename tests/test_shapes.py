@@ -244,13 +244,13 @@ def test_the_fast_lane_is_taken() -> None:
     assert used == 98  # all but the first two: one is sketched, the next repeats it and makes the shape
     assert got[2]["choices"][0]["message"]["content"] == "".join(f'w{i} "q" é' for i in range(100))
     # With the default wait, a short stream never pays for making one.
-    head = body[: body.index(b"data", body.index(b"w33"))]  # 34 payloads
+    head = body[: body.index(b"data", body.index(b"w65"))]  # 66 payloads
     with shapes("default") as counted:
         outcome([head])
-    assert not counted  # 32 pass untried, the 33rd is sketched, the 34th makes the shape
+    assert not counted  # 64 pass untried, the 65th is sketched, the 66th makes the shape
     with shapes("default") as counted:
         outcome([body])
-    assert len(counted) == 100 - 34
+    assert len(counted) == 100 - 66
 
 
 @pytest.mark.parametrize(

@@ -496,6 +496,8 @@ class StreamAssembler:
             self._unsettled = tuple(k for k in self._unsettled if k not in settled)
 
     def _apply_chunk(self, chunk: dict[str, Any], out: list[Event] | None, events: list[Event]) -> None:
+        # Whatever this chunk does, the last chunk applied is no longer of the last shape read.
+        self._shapes.last = None
         if self._done:
             # `[DONE]` ends the stream (§1); a chunk after it is never merged into the finished answer.
             raise Malformed("a chunk arrived after data: [DONE]")

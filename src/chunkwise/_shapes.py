@@ -14,12 +14,12 @@ each two, by matching the literals and decoding the tokens alone (``json.decoder
 Why the reading is exact. A JSON string token ends at its first unescaped quote and can hold no
 other token, so a payload made of the same literals with other string tokens in the slots has the
 same token sequence but for those strings: it parses to the remembered chunk with the slots' values
-replaced. A shape is made only from a payload pydantic-core parsed, with its string tokens mapped
-one to one onto the parsed value's keys and strings in document order (duplicate keys break the
-count and are refused), and checked once more by parsing the payload with marker strings in the
-slots. Anything a slot cannot be read as (an invalid escape, a control character, a lone surrogate,
-which pydantic-core refuses and the careful path reports or replaces) makes the payload not match,
-and it is parsed as usual.
+replaced. A shape is made only from a payload pydantic-core parsed, and only once proved: the
+payload with a marker string in each slot must parse to exactly the chunk with the markers in those
+places (a slot found in the wrong place, or overridden by a duplicate key, fails the proof). Anything
+a slot cannot be read as (an invalid escape, a control character, a lone surrogate, which
+pydantic-core refuses and the careful path reports or replaces) makes the payload not match, and it
+is parsed as usual.
 
 Why skipping the chunk's other fields is exact. A slot is a string under ``choices[0]`` (the text,
 thinking, refusal or tool-call arguments of the one choice the chunk carries) or an
@@ -48,9 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Shape", "Shapes"]
 
-# Every JSON string token, from the start of a valid JSON text: outside a string there is no quote,
-# and inside one a quote is escaped, so matching left to right finds exactly the string tokens.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 # The standard library's reader of one JSON string token (C in CPython): from just past the opening
 # quote, the decoded string and the index past the closing quote; ValueError for anything else.
 # (Public in `json.decoder` though missing from its type stubs.)
@@ -59,15 +56,16 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Strings under `choices[0]` a chunk brings anew each time (its answer), by path within the entry.
 _SLOT_KEYS = frozenset(("content", "reasoning_content", "reasoning", "refusal", "obfuscation"))
-_CALL_SLOTS = (("function", "arguments"), ("custom", "input"))
 
 # Shapes kept per stream: one per choice of an n=3 stream, and a spare for a change of phase.
 _KEPT = 4
 # Payloads parsed the careful way before the first shape is made: making one costs a few parses,
-# which a stream this short would not earn back.
-_FIRST = 16
-# Shapes made one after another, none used in between, before the stream is taken not to repeat.
-_FRUITLESS = 3
+# which a short stream would not earn back (measured: a stream of 40 chunks loses about 15% if it
+# makes one at the 32nd; from about 100 chunks on, streams gain).
+_FIRST = 64
+# Tries (a chunk compared with the last of its choice, a shape made) with no shape used in between,
+# before the stream is taken not to repeat: enough to make a shape for each choice of an n=4 stream.
+_FRUITLESS = 5
 
 
 class Shape:
@@ -101,7 +99,8 @@ class Shape:
     def read(self, payload: str) -> list[str] | None:
         """The values of the slots of ``payload`` if it has this shape, else None."""
         literals = self.literals
-        if not payload.startswith(literals[0]):
+        # Both ends first: a payload of another shape fails there, before any string is decoded.
+        if not (payload.startswith(literals[0]) and payload.endswith(literals[-1])):
             return None
         position = len(literals[0])
         values = []
@@ -177,18 +176,29 @@ _PLAIN_ENTRY = frozenset(("index", "delta", "logprobs", "finish_reason", "obfusc
 
 
 class Shapes:
-    """The shapes of a stream's recent payloads, and when it is worth making another."""
+    """The shapes of a stream's recent payloads, and when it is worth making another.
 
-    __slots__ = ("envelope", "fruitless", "kept", "last", "seen", "wait")
+    Making a shape costs a few parses of its payload and pays off only over the chunks that repeat
+    it, so a shape is made only on evidence that chunks repeat: a payload whose chunk has the same
+    fields and the same values outside its slots as the last chunk of the same choice (``_sketch``).
+    Tries that find no such evidence, or make shapes that go unused, are counted; past a few, the
+    shapes are dropped (so that no payload is tried against dead ones) and none is tried for as many
+    payloads as the stream has had: a stream that does not repeat pays a few tries per doubling of
+    its length, and one shorter than ``_FIRST`` payloads pays nothing at all.
+    """
+
+    __slots__ = ("envelope", "fruitless", "kept", "last", "seen", "sketches", "wait")
 
     def __init__(self, envelope: frozenset[str]) -> None:
         self.envelope = envelope  # top-level fields kept first-non-empty-wins: applying again is a no-op
         self.kept: list[Shape] = []
-        self.last: Shape | None = None  # the shape of the chunk applied last, if it had one
-        self.fruitless = 0  # shapes made (or tried) since one was last used
-        # Payloads to let pass before trying to make a shape: a short stream never pays for one.
-        self.wait = _FIRST
+        # The shape of the chunk applied last, if it had one. The assembler clears it whenever it
+        # applies a chunk any other way: an `alone` shape is usable only right after itself.
+        self.last: Shape | None = None
+        self.fruitless = 0  # tries since a shape was last used
+        self.wait = _FIRST  # payloads to let pass before the next try
         self.seen = 0  # payloads applied the careful way
+        self.sketches: dict[int, Any] = {}  # choice index -> the sketch of its last careful chunk
 
     def read(self, payload: str) -> tuple[Shape, list[str]] | None:
         """A kept shape that reads ``payload``, and the values of its slots; None if none does."""
@@ -212,7 +222,6 @@ class Shapes:
 
     def learn(self, payload: str, chunk: dict[str, Any]) -> None:
         """``chunk``, parsed from ``payload``, was just applied the careful way: remember its shape."""
-        self.last = None
         self.seen += 1
         if self.wait:
             self.wait -= 1
@@ -223,8 +232,15 @@ class Shapes:
                 return
         found = _eligible(chunk, self.envelope)
         if found is None:
-            return
-        shape = _make(payload, chunk, *found)
+            return  # a finish, usage, several choices: not the body of a stream
+        entry, alone = found
+        index = entry.get("index", 0)
+        sketch = _sketch(chunk, entry)
+        before = self.sketches.get(index)
+        self.sketches[index] = sketch
+        if before is None:
+            return  # the first chunk of this choice seen: nothing to compare it with yet
+        shape = _make(payload, chunk, entry, alone) if before == sketch else None
         if shape is not None:
             if len(self.kept) >= _KEPT:
                 self.kept.pop(0)
@@ -232,11 +248,24 @@ class Shapes:
             self.last = shape
         self.fruitless += 1
         if self.fruitless >= _FRUITLESS:
-            # Shapes made one after another, none used: this stream's chunks do not repeat (a
-            # timestamp per chunk, say). Wait as long as the stream has run, so that the making
-            # costs a few payloads' parsing per doubling of the stream's length at most.
             self.fruitless = 0
+            self.kept.clear()
+            self.last = None
+            self.sketches.clear()
             self.wait = self.seen
+
+
+def _sketch(chunk: dict[str, Any], entry: dict[str, Any]) -> Any:
+    """What two chunks of one shape share: every field but the slots, with the top level's and the
+    entry's values, and the delta's field names. (Equal sketches are evidence, not proof: the
+    shape made is checked in full.)"""
+    top = chunk.copy()
+    del top["choices"]
+    top.pop("obfuscation", None)
+    inner = entry.copy()
+    del inner["delta"]
+    inner.pop("obfuscation", None)
+    return top, inner, tuple(entry["delta"])
 
 
 def _eligible(chunk: dict[str, Any], envelope: frozenset[str]) -> tuple[dict[str, Any], bool] | None:
@@ -266,77 +295,99 @@ def _eligible(chunk: dict[str, Any], envelope: frozenset[str]) -> tuple[dict[str
 
 
 def _make(payload: str, chunk: dict[str, Any], entry: dict[str, Any], alone: bool) -> Shape | None:
-    try:
-        strings: list[tuple[Any, ...] | None] = []
-        _strings(chunk, (), strings)
-    except RecursionError:
-        return None
-    tokens = [match.span() for match in _STRING.finditer(payload)]
-    if len(tokens) != len(strings):
-        return None  # a duplicate key (parsed as one): the tokens cannot be mapped onto the value
+    """The shape of ``payload``, whose parse ``chunk`` was just applied; None if it has none.
+
+    The slots are found by their keys, in the order the parsed value holds them (document order),
+    each as ``"key"``, ``:`` and a string token; then the mapping is proved by parsing the payload
+    with a marker in each slot: the parse must be the chunk with exactly those strings replaced.
+    A key spelled with escapes, or found elsewhere first, fails the proof: no shape, no harm."""
+    found = _slot_paths(chunk, entry)
     literals = []
-    found: list[tuple[Any, ...]] = []  # the slots' paths from the top
     end = 0
-    for (start, stop), path in zip(tokens, strings, strict=True):
-        if path is not None and _is_slot(path):
+    try:
+        for path in found:
+            start, end_of_slot = _token_after(payload, path[-1], end)
             literals.append(payload[end : start + 1])
-            found.append(path)
-            end = stop
+            end = end_of_slot
+    except (ValueError, IndexError):  # no such key, not followed by a string: not this mapping
+        return None
     literals.append(payload[end:])
     slots = tuple(path[2:] if path[0] == "choices" else None for path in found)
     if all(slot is None for slot in slots):
         return None
-    # Check the mapping once more: the payload with markers in the slots must parse to the chunk
-    # with the markers in the same places (and nowhere else).
-    markers = [f"\u2063{number}\u2063" for number in range(len(found))]
-    if any(_at(chunk, path) == marker for path, marker in zip(found, markers, strict=True)):
-        return None  # a marker must differ from what it replaces, or it proves nothing
-    marked = literals[0] + "".join(f'{m}"{lit}' for m, lit in zip(markers, literals[1:], strict=True))
-    expected = from_json(payload, allow_inf_nan=False)
-    for path, marker in zip(found, markers, strict=True):
-        _at(expected, path[:-1])[path[-1]] = marker
-    try:
-        if from_json(marked, allow_inf_nan=False) != expected:
-            return None
-    except ValueError:
+    if 2 * sum(map(len, literals)) < len(payload):
+        # Mostly slot text (long text in each chunk): reading it costs about what parsing it does,
+        # so the shape would save little, and making it costs a few parses of a long payload.
         return None
-    # The shape's own copy of the entry: the one applied is the assembler's to keep.
-    own = from_json(payload, allow_inf_nan=False)["choices"][0]
-    return Shape(tuple(literals), own, slots, entry.get("index", 0), alone)
+    markers = [f"\x7f{number}" for number in range(len(found))]  # DEL may stand raw in a JSON string
+    marked = literals[0] + "".join(f'{m}"{lit}' for m, lit in zip(markers, literals[1:], strict=True))
+    try:
+        proof = from_json(marked, allow_inf_nan=False)
+        for path, marker in zip(found, markers, strict=True):
+            parent = _at(proof, path[:-1])
+            if parent[path[-1]] != marker:
+                return None
+            parent[path[-1]] = _at(chunk, path)
+    except (ValueError, LookupError, TypeError):
+        return None
+    if proof != chunk:
+        return None
+    # The proof, its slots restored, is the shape's own copy of the entry (a read copies what it
+    # changes; the leaves are strings, never changed).
+    return Shape(tuple(literals), proof["choices"][0], slots, entry.get("index", 0), alone)
 
 
-def _is_slot(path: tuple[Any, ...]) -> bool:
-    """A string a chunk brings anew: the one choice's text, thinking, refusal, arguments, padding."""
-    if path == ("obfuscation",):
-        return True
-    if len(path) < 3 or path[0] != "choices":
-        return False
-    rest = path[2:]
-    if rest == ("obfuscation",):
-        return True
-    if rest[0] != "delta" or len(rest) < 2:
-        return False
-    if len(rest) == 2:
-        return rest[1] in _SLOT_KEYS
-    # delta.tool_calls[i].function.arguments (or a custom call's input)
-    return len(rest) == 5 and rest[1] == "tool_calls" and rest[3:] in _CALL_SLOTS
+def _slot_paths(chunk: dict[str, Any], entry: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The paths of the chunk's slots in document order: ``obfuscation`` at the top and in the
+    entry, and under ``delta`` the text, thinking and refusal, and each call's arguments (or input)."""
+    paths: list[tuple[Any, ...]] = []
+    for key, value in chunk.items():
+        if key == "obfuscation" and type(value) is str:
+            paths.append((key,))
+        elif key == "choices":
+            for name, field in entry.items():
+                if name == "obfuscation" and type(field) is str:
+                    paths.append(("choices", 0, name))
+                elif name == "delta":
+                    for part, text in field.items():
+                        if part in _SLOT_KEYS and type(text) is str:
+                            paths.append(("choices", 0, "delta", part))
+                        elif part == "tool_calls" and type(text) is list:
+                            paths += _call_slots(text)
+    return paths
 
 
-def _strings(value: Any, path: tuple[Any, ...], out: list[tuple[Any, ...] | None]) -> None:
-    """Every string token of ``value`` in document order: None for a key, the path for a string."""
-    if type(value) is dict:
-        for key, item in value.items():
-            out.append(None)
-            if type(item) is str:
-                out.append((*path, key))
-            elif type(item) is dict or type(item) is list:
-                _strings(item, (*path, key), out)
-    else:
-        for number, item in enumerate(value):
-            if type(item) is str:
-                out.append((*path, number))
-            elif type(item) is dict or type(item) is list:
-                _strings(item, (*path, number), out)
+def _call_slots(fragments: list[Any]) -> list[tuple[Any, ...]]:
+    paths: list[tuple[Any, ...]] = []
+    for number, fragment in enumerate(fragments):
+        if type(fragment) is not dict:
+            continue
+        for kind, body in fragment.items():
+            if (kind == "function" or kind == "custom") and type(body) is dict:
+                wanted = "arguments" if kind == "function" else "input"
+                for name, value in body.items():
+                    if name == wanted and type(value) is str:
+                        paths.append(("choices", 0, "delta", "tool_calls", number, kind, name))
+    return paths
+
+
+_SPACE = " \t\r\n"
+
+
+def _token_after(payload: str, key: str, start: int) -> tuple[int, int]:
+    """Where the string token after ``"key":`` (from ``start`` on) begins and ends; raises
+    ValueError (no such key, or not followed by a string) or IndexError (the payload ends)."""
+    at = payload.index(f'"{key}"', start) + len(key) + 2
+    while payload[at] in _SPACE:
+        at += 1
+    if payload[at] != ":":
+        raise ValueError(key)
+    at += 1
+    while payload[at] in _SPACE:
+        at += 1
+    if payload[at] != '"':
+        raise ValueError(key)
+    return at, _scanstring(payload, at + 1, True)[1]
 
 
 def _at(value: Any, path: tuple[Any, ...]) -> Any:
