@@ -361,3 +361,25 @@ def test_streams_that_do_not_repeat_drop_their_shapes() -> None:
         _shapes._make = make
     assert not made  # the sketches differ (`created`): no shape is even made
     assert not assembler._shapes.kept
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"id":"c","choices":[{"index":0,"delta":{"content":"%s","content":"\x7f0"}}]}',  # duplicate key
+        '{"id":"c","choices":[{"index":0,"delta":{"content":"%s","content":"\\u007f0"}}]}',
+        '{"id":"c","choices":[{"index":0,"delta":{"x":{"content":"%s"},"content":"\x7f0"}}]}',
+        '{"id":"c","x":{"content":"%s"},"choices":[{"index":0,"delta":{"content":"\x7f0"}}]}',
+        '{"id":"c","choices":[{"index":0,"delta":{"a\\"content":"%s","content":"\x7f0"}}]}',
+        '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function",'
+        '"function":{"name":"f","arguments":"%s","arguments":"\x7f0"}}]}}]}',
+    ],
+)
+def test_a_slot_found_in_the_wrong_place_fails_the_proof(template: str) -> None:
+    """The slot's key found first elsewhere (a nested object, a duplicate the later key overrides,
+    a key ending in the same name), where the chunk's real slot holds the text of the proof's
+    marker: the proof must still fail. (A hostile review read "HELLO" from the wrong place while
+    the careful path read the marker text: the markers were fixed strings a chunk could hold.)"""
+    pieces = [f"data: {template % text}\n\n".encode() for text in ("\x7f0", "\x7f0", "HELLO", "a", "b")]
+    _, used = both(pieces)
+    assert used == 0

@@ -16,7 +16,8 @@ other token, so a payload made of the same literals with other string tokens in 
 same token sequence but for those strings: it parses to the remembered chunk with the slots' values
 replaced. A shape is made only from a payload pydantic-core parsed, and only once proved: the
 payload with a marker string in each slot must parse to exactly the chunk with the markers in those
-places (a slot found in the wrong place, or overridden by a duplicate key, fails the proof). Anything
+places, the markers holding a character no string of the chunk holds (a slot found in the wrong
+place, or overridden by a duplicate key, fails the proof). Anything
 a slot cannot be read as (an invalid escape, a control character, a lone surrogate, which
 pydantic-core refuses and the careful path reports or replaces) makes the payload not match, and it
 is parsed as usual.
@@ -319,7 +320,13 @@ def _make(payload: str, chunk: dict[str, Any], entry: dict[str, Any], alone: boo
         # Mostly slot text (long text in each chunk): reading it costs about what parsing it does,
         # so the shape would save little, and making it costs a few parses of a long payload.
         return None
-    markers = [f"\x7f{number}" for number in range(len(found))]  # DEL may stand raw in a JSON string
+    # The markers hold DEL (which may stand raw in a JSON string), and no string of the chunk does:
+    # so a marker found at a slot's path can only have come from the token put there, and the proof
+    # holds. (A chunk that held a marker's text could pass it with the slot found in the wrong
+    # place: a hostile review did so with a duplicate key.)
+    if "\x7f" in payload or "\\u007f" in payload or "\\u007F" in payload:
+        return None
+    markers = [f"\x7f{number}" for number in range(len(found))]
     marked = literals[0] + "".join(f'{m}"{lit}' for m, lit in zip(markers, literals[1:], strict=True))
     try:
         proof = from_json(marked, allow_inf_nan=False)
