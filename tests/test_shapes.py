@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ def render(value: Any, draw: st.DrawFn) -> str:
 
 
 SLOTS = "\u0000slot\u0000"  # where a drawn token goes in a chunk's JSON text
+DUPLICATE = re.compile(r'"(?:content|arguments|reasoning_content)": ?')  # a slot's key, to write twice
 
 
 def _base(kind: str, index: int, top: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +184,8 @@ def repeating_streams(draw: st.DrawFn) -> bytes:
         if roll == 3:
             top = {**top, "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
         text = render(_base(kind, index, top), draw)
+        if roll == 4:  # a duplicate key before a slot's, holding the proof's marker text
+            text = DUPLICATE.sub(lambda key: f'{key[0]}"\x7f0",{key[0]}', text, count=1)
         pieces = text.split(json.dumps(SLOTS))
         tokens = [
             draw(RAW) if draw(st.integers(0, 40)) == 0 else render(draw(TEXT), draw) for _ in pieces[1:]
