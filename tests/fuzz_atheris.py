@@ -109,6 +109,10 @@ _FUZZING = atheris is not None and __name__ == "__main__" and sys.argv[1:2] not 
 
 with atheris.instrument_imports(include=["chunkwise"]) if _FUZZING else contextlib.nullcontext():
     import chunkwise
+
+    # The package loads its modules on first use: load them all here, under instrumentation.
+    for _name in chunkwise.__all__:
+        getattr(chunkwise, _name)
     from chunkwise import (
         AssemblerStateError,
         ChoiceFinished,

@@ -314,13 +314,15 @@ def test_server(chunkwise_server):
 IMPORT_ONLY = """
 import sys
 import chunkwise.pytest_plugin
-heavy = ("httpx", "anyio", "hypothesis", "openai", "http.server", "socketserver", "chunkwise._serve", "chunkwise.replay")
+heavy = ("httpx", "anyio", "hypothesis", "openai", "http.server", "socketserver", "chunkwise._serve", "chunkwise.replay",
+         "pydantic", "pydantic_core", "chunkwise._assembler", "chunkwise._models")
 print(sorted(m for m in heavy if m in sys.modules))
 """
 
 
 def test_importing_the_plugin_loads_nothing_heavy() -> None:
-    """The plugin loads in every pytest session: importing it adds no httpx, hypothesis or server code."""
+    """The plugin loads in every pytest session: importing it adds no httpx, hypothesis or server code,
+    and not even chunkwise's core or pydantic (the package imports its names on first use)."""
     proc = subprocess.run([sys.executable, "-c", IMPORT_ONLY], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

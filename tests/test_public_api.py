@@ -64,6 +64,10 @@ def test_public_names_are_pinned() -> None:
     )
     for name in chunkwise.__all__:
         assert hasattr(chunkwise, name)
+    # The names load on first use (PEP 562): listed by dir(), and a typo is still an AttributeError.
+    assert set(chunkwise.__all__) <= set(dir(chunkwise))
+    with pytest.raises(AttributeError, match="no attribute 'StreamAssembly'"):
+        _ = chunkwise.StreamAssembly  # type: ignore[attr-defined]
 
 
 def test_events_are_frozen_slotted_keyword_only() -> None:

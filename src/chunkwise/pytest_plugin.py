@@ -2,9 +2,10 @@
 
 pytest loads it by itself wherever chunkwise is installed (the ``pytest11`` entry point, named
 ``chunkwise``; ``-p no:chunkwise`` turns it off). Since that happens in every pytest session, this
-module imports nothing beyond pytest, the standard library and chunkwise's core (which any
-``chunkwise.*`` import loads): the replay machinery is imported by the fixture that needs it, and
-``chunkwise_transport`` alone needs httpx (``pip install "chunkwise[http]"``).
+module imports nothing beyond pytest and the standard library (the ``chunkwise`` package imports its
+own names on first use, so not even the core and pydantic load): the replay machinery is imported by
+the fixture that needs it, and ``chunkwise_transport`` alone needs httpx
+(``pip install "chunkwise[http]"``).
 
 Fixtures, all function-scoped factories whose products end with the test:
 
