@@ -362,7 +362,7 @@ class _Server(ThreadingHTTPServer):
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
             host, port = client_address[:2]
-            self.log(f"- {host}:{port} -> the client left before a whole request ({type(error).__name__})")
+            self.log(f"- {host}:{port} -> the client closed the connection ({type(error).__name__})")
             return
         super().handle_error(request, client_address)
 
@@ -370,7 +370,11 @@ class _Server(ThreadingHTTPServer):
         with self.lock:
             try:
                 if self.out is not None:
-                    self.out.write(line + "\n")
+                    try:
+                        self.out.write(line + "\n")
+                    except UnicodeEncodeError:  # a path the terminal's encoding cannot show
+                        encoding = getattr(self.out, "encoding", None) or "ascii"
+                        self.out.write(line.encode(encoding, "backslashreplace").decode(encoding) + "\n")
                     self.out.flush()
             except (OSError, ValueError):
                 self.out = None  # stdout went away: keep serving, stop logging
@@ -474,7 +478,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error(413, f"request bodies are limited to {_MAX_REQUEST} bytes")
             return None
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client stopped sending before its Content-Length was reached
+            self.close_connection = True
+            self._error(400, f"the request body ended after {len(body)} of {length} bytes")
+            return None
+        return body
 
     def _chunked(self) -> bytes:
         body = bytearray()
@@ -521,12 +530,13 @@ def serve(path: Path, host: str, port: int, options: Options, out: TextIO | None
     recordings = Recordings(path)
     server_type = _Server6 if ":" in host else _Server
     server = server_type((host, port), recordings, options, out)
-    bound_host, bound_port = server.socket.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    server.log(f"http://{shown}:{bound_port}/v1")
 
     def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        # Ask the loop to stop; do not raise into it. A KeyboardInterrupt raised wherever the main
+        # thread is (inside `Thread.start` in `process_request`, during a burst of connections) made
+        # socketserver close a socket its new handler thread was using: a traceback on stderr. A
+        # second signal while the stop waits for log lines asks again, harmlessly.
+        threading.Thread(target=server.shutdown, daemon=True).start()
 
     # SIGINT too: a shell starts background jobs with it ignored, and Python then never raises
     # KeyboardInterrupt; the server must still stop when asked.
@@ -535,8 +545,12 @@ def serve(path: Path, host: str, port: int, options: Options, out: TextIO | None
         with contextlib.suppress(ValueError):  # not the main thread: the caller stops it
             previous[number] = signal.signal(number, stop)
     try:
-        server.serve_forever(poll_interval=0.5)
-    except KeyboardInterrupt:
+        # The URL once the handlers are in place: whoever reads it may stop the server at once.
+        bound_host, bound_port = server.socket.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        server.log(f"http://{shown}:{bound_port}/v1")
+        server.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:  # the caller's own Ctrl-C, when the handlers could not be installed
         pass
     finally:
         server.server_close()
