@@ -322,3 +322,18 @@ def test_a_turn_of_calls_between_two_answers_is_its_own_response() -> None:
     )
     assert split_responses(first + second + third) == [first, second, third]
     assert chunkwise.assemble(third).choices[0].message.content == "Hello"
+
+
+def test_a_choice_that_opens_and_finishes_in_one_chunk_after_the_close_stays() -> None:
+    """n=2 streamed one choice after the other, the second whole in one chunk (role, text and finish):
+    it belongs to the response; the next response (another id) begins after it. (Hypothesis found
+    the one-chunk choice cut off as a response of its own: "every choice finished again" was only
+    checked for choices opened by an earlier chunk.)"""
+    first = [
+        chunk(delta_choice(role="assistant", content="a"), id="r1"),
+        chunk(delta_choice(finish="stop"), id="r1"),
+        chunk(delta_choice(1, finish="stop", role="assistant", refusal="no"), id="r1"),
+    ]
+    second = [chunk(delta_choice(role="assistant", refusal="no", finish="stop"), id="r2")]
+    parts = [body(*first), body(*second)]
+    assert split_responses(b"".join(parts)) == parts

@@ -225,7 +225,9 @@ class _Responses:
             self._proven(chunk)
             return
         self.held.append(_Held(chunk, self.before, opening))
-        reopened = self.unfinished > 0
+        # Choices opened after the close: before this chunk, or by it (a choice may open and finish
+        # in one chunk: Gemini sends a short answer whole).
+        reopened = self.unfinished > 0 or any(index not in self.choices for index, _ in _entries(chunk))
         self._apply(chunk)
         if reopened and not self.unfinished:
             # Choices opened after the close have all finished: one response streaming its
