@@ -130,3 +130,30 @@ def test_assembler_states() -> None:
     with pytest.raises(chunkwise.AssemblerStateError):
         assembler.feed({"choices": []})
     assert assembler.completion is assembler.completion
+
+
+def test_errors_pickle_whole() -> None:
+    """Errors cross processes (pytest-xdist, multiprocessing): every class pickles with its fields,
+    its partial and its events. (The keyword-only constructors made pickle's `cls(*args)` fail.)"""
+    import pickle
+
+    assembler = chunkwise.StreamAssembler()
+    assembler.feed({"choices": [{"index": 0, "delta": {"content": "so far"}}]})
+    with pytest.raises(chunkwise.MalformedChunkError) as caught:
+        assembler.feed_bytes(b"data: {not json}\n\n")
+    errors: list[chunkwise.ChunkwiseError] = [
+        caught.value,
+        chunkwise.ServerError("boom", body={"error": {"code": 500}}),
+        chunkwise.HTTPStatusError("bad", status_code=503, body="busy", retry_after=2.0),
+        chunkwise.IncompleteStreamError("cut"),
+        chunkwise.AssemblerStateError("closed"),
+        chunkwise.GoogleAuthError("no token"),
+        chunkwise.ChunkwiseError("base"),
+    ]
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error) and copy.args == error.args
+        assert vars(copy) == vars(error)
+    assert caught.value.partial is not None
+    restored = pickle.loads(pickle.dumps(caught.value))
+    assert restored.partial == caught.value.partial and restored.position == 2

@@ -118,7 +118,7 @@ __all__ = [
 
 # Each public name, and the module that defines it. The modules are imported on first use (PEP 562),
 # so that `import chunkwise.pytest_plugin` (which pytest does in every session, wherever chunkwise is
-# installed) or `chunkwise.gemini` does not load the core and pydantic with it.
+# installed) does not load the core and pydantic with it.
 _WHERE = {
     "AssemblerStateError": "._errors",
     "Audio": "._models",

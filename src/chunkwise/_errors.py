@@ -53,6 +53,18 @@ class ChunkwiseError(Exception):
         #: Events the failing call produced before it raised (already applied to ``partial``).
         self.events: list[Event] = list(events)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # An exception pickles as `cls(*args)`, and ours take their fields by keyword: rebuild it
+        # from the message and restore every attribute (errors cross processes: pytest-xdist,
+        # multiprocessing, concurrent.futures).
+        return (_restore, (type(self), self.message), self.__dict__)
+
+
+def _restore(cls: type[ChunkwiseError], message: str) -> ChunkwiseError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    return error
+
 
 class ServerError(ChunkwiseError):
     """The server reported an error in the stream.
@@ -137,6 +149,7 @@ class MalformedChunkError(ChunkwiseError):
     ``offset`` is the character offset of a JSON syntax error inside ``raw`` when there is one.
     Also raised when input breaks one of ``StreamAssembler``'s limits, and for text, thinking, a
     call or audio that arrives for a choice that already finished (docs/behaviour.md §11).
+    ``items``: from ``SSEDecoder.flush`` only, the items the end of input completed before the fault.
     """
 
     def __init__(

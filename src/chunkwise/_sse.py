@@ -135,8 +135,8 @@ class SSEDecoder:
     fault (the last event, when the line cut inside a character is not one of its data lines) as
     the error's ``items``.
     Every call after the error raises it again. Its ``position`` is the 1-based number of the event
-    being read (events returned so far by ``decode``/``flush``, plus one); ``raw`` is
-    ``DecodeFault.raw``.
+    being read (events returned so far by ``decode``/``flush``, and on the error's ``items``, plus
+    one); ``raw`` is ``DecodeFault.raw``.
 
     ``decode_compact``/``flush_compact`` (the assembler's) return the fault as a ``DecodeFault``,
     last, after the items completed before it, and ``[fault]`` from every later call.
