@@ -582,3 +582,31 @@ def test_serve_logs_a_line_the_terminal_cannot_encode() -> None:
         "POST /v1/chat/completions?q=\\xe9 -> 404 no route",
         "POST /v1/chat/completions -> 200",
     ]
+
+
+def test_serve_answers_what_http_server_refuses_in_json_with_a_log_line() -> None:
+    """A request line it cannot read, an unsupported method, a bad HTTP version: JSON errors and one
+    log line each, like every other answer (they were HTML and unlogged)."""
+    import socket
+
+    server = Served(str(FIXTURES / "vertex" / "parallel-tool-calls.sse"))
+    answers = []
+    try:
+        host, port = server.url.removeprefix("http://").removesuffix("/v1").split(":")
+        for request in (
+            b"garbage\r\n\r\n",
+            b"PUT /v1/x HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/9.9\r\n\r\n",
+        ):
+            with socket.create_connection((host, int(port)), timeout=5) as sock:
+                sock.sendall(request)
+                reply = b""
+                while chunk := sock.recv(4096):
+                    reply += chunk
+            head, _, data = reply.partition(b"\r\n\r\n")
+            answers.append((head.split(b" ")[1], json.loads(data)["error"]["code"]))
+    finally:
+        code, out, err = server.stop()
+    assert answers == [(b"400", 400), (b"501", 501), (b"505", 505)]
+    assert (code, err) == (0, "")
+    assert [line.split(" -> ")[1][:3] for line in out.splitlines()] == ["400", "501", "505"]

@@ -396,6 +396,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request is written by _log instead
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own answers (a request line it cannot read, headers too long, a method or
+        # HTTP version it does not serve): JSON and a log line, like every other answer.
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # http.server's guess for a line it cannot read;
+            self.request_version = "HTTP/1.1"  # an HTTP/0.9 answer would have no status line
+        self._error(int(code), message or _phrase(code))
+
     def do_GET(self) -> None:
         self.close_connection = True  # a body it may have is not read
         self._error(405, "use POST", extra=(("allow", "POST"),))
@@ -519,7 +527,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.finished.notify_all()
 
     def _log(self, what: str) -> None:
-        self.server.log(f"{self.command} {self.path} -> {what}")
+        # A request line that could not be read leaves no method or path.
+        self.server.log(f"{self.command or '-'} {getattr(self, 'path', '-')} -> {what}")
 
 
 def serve(path: Path, host: str, port: int, options: Options, out: TextIO | None) -> int:
