@@ -609,3 +609,22 @@ def test_any_file_gives_one_json_object_and_a_stream_code(
     assert code in (0, 3, 4, 5)
     one_json_object(out)
     assert err.count("\n") == (code != 0) and "Traceback" not in err
+
+
+def test_python_dash_m_chunkwise_is_the_command() -> None:
+    """`python -m chunkwise` runs the same command as the console script (it had no `__main__`)."""
+    fixture = FIXTURES / "vertex" / "parallel-tool-calls.sse"
+    by_module = subprocess.run(
+        [sys.executable, "-m", "chunkwise", "replay", str(fixture)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    by_cli = subprocess.run(
+        [sys.executable, "-m", "chunkwise._cli", "replay", str(fixture)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert by_module.returncode == by_cli.returncode == 0
+    assert by_module.stdout == by_cli.stdout and by_module.stdout
