@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import chunkwise
 from chunkwise._thinking import ANSWER, TAG, THINKING, ThinkTagSplitter
 
 from helpers import cut_at
@@ -60,3 +63,58 @@ def test_any_text_any_split(text: str, data: st.DataObject) -> None:
     thinking, answer, everything, _ = split(pieces)
     assert everything == text
     assert (thinking, answer) == reference(text)
+
+
+def _sse_contents(*deltas: dict[str, object]) -> bytes:
+    return (
+        b"".join(
+            b"data: " + json.dumps({"choices": [{"index": 0, "delta": d}]}).encode() + b"\n\n" for d in deltas
+        )
+        + b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("deltas", "tag"),
+    [
+        # The configured tag: the halves of an emoji on either side of a thought block.
+        (({"content": "x\ud83d"}, {"content": "<think>y</think>"}, {"content": "\ude00z"}), "think"),
+        (({"content": "x\ud83d<thi"}, {"content": "nk>y</think>\ude00z"}), "think"),
+        # Gemini's flagged thinking between them.
+        (
+            (
+                {"content": "x\ud83d"},
+                {"content": "<thought>y", "extra_content": {"google": {"thought": True}}},
+                {"content": "</thought>\ude00z"},
+            ),
+            None,
+        ),
+    ],
+)
+def test_halves_of_a_pair_split_by_thinking_do_not_join(
+    deltas: tuple[dict[str, object], ...], tag: str | None
+) -> None:
+    """A high surrogate at the end of the answer, thinking (or a tag) in between, then a low one: the
+    halves were not next to each other in the content as sent, so each is a lone surrogate (§11.5),
+    U+FFFD twice, counted; the events add up, however the bytes are cut. (A review found them joined
+    into an emoji the server never sent: the answer held its half through the thought block.)"""
+    body = _sse_contents(*deltas)
+    for size in (len(body), 7, 1):
+        assembler = chunkwise.StreamAssembler(thought_tag=tag)
+        events = []
+        for start in range(0, len(body), size):
+            events += assembler.feed_bytes(body[start : start + size])
+        events += assembler.close()
+        message = assembler.completion.choices[0].message
+        assert (message.content, message.reasoning_content) == ("x\ufffd\ufffdz", "y")
+        assert assembler.completion.replaced_characters == 2
+        assert "".join(e.delta for e in events if isinstance(e, chunkwise.ContentDelta)) == message.content
+
+
+def test_halves_of_a_pair_in_the_answer_still_join() -> None:
+    """The control: next to each other in the answer, across chunks and around a thought block that
+    ended before them, they make one character."""
+    body = _sse_contents({"content": "<think>y</think>x\ud83d"}, {"content": "\ude00z"})
+    completion = chunkwise.assemble(body, thought_tag="think")
+    assert completion.choices[0].message.content == "x\U0001f600z"
+    assert completion.replaced_characters == 0

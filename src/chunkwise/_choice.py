@@ -421,13 +421,30 @@ class ChoiceState:
             # own tag whatever tag is configured, and its tags never reach either text.
             for kind, piece in flagged.feed(text):
                 if kind == TAG:
+                    self.part_ways(out)
                     continue
                 if kind == THINKING or thought:
+                    self.part_ways(out, answer=True, thinking=False)
                     self.add_reasoning(piece, out)
                 else:
                     self.add_tagged(piece, out)
             return
         self.add_tagged(text, out)
+
+    def part_ways(self, out: list[Event] | None, *, answer: bool = True, thinking: bool = True) -> None:
+        """Content text went to the other side (or a tag came between): half a surrogate pair held at
+        the end of the answer (or the thinking) has no second half, for the next text of that side
+        was not next to it in the content as sent (§11.5). It becomes U+FFFD now, as at the end."""
+        tally = self.limits.tally
+        if answer and self.text.high:
+            added = self.text.flush(tally)
+            if out is not None:
+                out.append(content_delta(self.index, added))
+        reasoning = self.reasoning
+        if thinking and reasoning is not None and reasoning.high:
+            added = reasoning.flush(tally)
+            if out is not None:
+                out.append(reasoning_delta(self.index, added))
 
     def add_tagged(self, text: str, out: list[Event] | None) -> None:
         """Unflagged content, split by the configured tag when there is one."""
@@ -443,8 +460,12 @@ class ChoiceState:
         else:
             for kind, piece in splitter.feed(text):
                 if kind == THINKING:
+                    self.part_ways(out, answer=True, thinking=False)
                     self.add_reasoning(piece, out)
-                elif kind != TAG:
+                elif kind == TAG:
+                    self.part_ways(out)
+                else:
+                    self.part_ways(out, answer=False, thinking=True)
                     self.add_answer(piece, out)
 
     def add_answer(self, text: str, out: list[Event] | None) -> None:
