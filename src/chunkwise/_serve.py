@@ -346,13 +346,20 @@ class _Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         # Replies whose last bytes are sent but whose log line is not written yet: a stop waits
         # for them (briefly), or a client could have its whole answer and the log no line for it.
-        self.finishing = 0
-        self.finished = threading.Condition()
+        self.unlogged = 0
+        self.logged = threading.Condition()
         super().__init__(address, _Handler)
 
+    def finishing(self, change: int) -> None:
+        """A reply's last bytes are about to go out (+1), or its log line is written (-1)."""
+        with self.logged:
+            self.unlogged += change
+            if not self.unlogged:
+                self.logged.notify_all()
+
     def wait_for_logs(self, timeout: float = 2.0) -> None:
-        with self.finished:
-            self.finished.wait_for(lambda: self.finishing == 0, timeout)
+        with self.logged:
+            self.logged.wait_for(lambda: self.unlogged == 0, timeout)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that resets or drops a connection while the server reads it (it left a kept-alive
@@ -387,7 +394,7 @@ class _Server6(_Server):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
-    _finishing = False  # this reply is counted in server.finishing
+    _finishing = False  # this reply is counted in `server.unlogged`
 
     def setup(self) -> None:
         super().setup()
@@ -438,9 +445,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._log(f"{answer.status} {name} {kind} {len(answer.body)} bytes {outcome} {took:.1f} ms")
         finally:
             if self._finishing:
-                with self.server.finished:
-                    self.server.finishing -= 1
-                    self.server.finished.notify_all()
+                self.server.finishing(-1)
 
     def _send(self, answer: Reply, options: Options) -> str:
         """Send the reply in pieces with chunked transfer; says how it ended."""
@@ -463,9 +468,8 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(options.delay)
                 write(b"%x\r\n%s\r\n" % (len(step), step))
                 count += 1
-            with self.server.finished:  # from here to the log line, a stop waits for this reply
-                self.server.finishing += 1
-                self._finishing = True
+            self.server.finishing(1)  # from here to the log line, a stop waits for this reply
+            self._finishing = True
             write(b"0\r\n\r\n")
         except OSError:  # the client left (a read timeout, an early exit)
             self.close_connection = True
@@ -516,15 +520,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("content-length", str(len(data)))
         self.end_headers()
-        with self.server.finished:  # as for a reply sent whole (see `_send`): a stop waits for the log
-            self.server.finishing += 1
+        self.server.finishing(1)  # as for a reply sent whole (see `_send`): a stop waits for the log
         try:
             self.wfile.write(data)
             self._log(f"{code} {message.partition(';')[0]}")
         finally:
-            with self.server.finished:
-                self.server.finishing -= 1
-                self.server.finished.notify_all()
+            self.server.finishing(-1)
 
     def _log(self, what: str) -> None:
         # A request line that could not be read leaves no method or path.
