@@ -188,7 +188,7 @@ class Shapes:
     its length, and one shorter than ``_FIRST`` payloads pays nothing at all.
     """
 
-    __slots__ = ("envelope", "fruitless", "kept", "last", "seen", "sketches", "wait")
+    __slots__ = ("envelope", "fruitless", "kept", "last", "matched", "seen", "sketches", "wait")
 
     def __init__(self, envelope: frozenset[str]) -> None:
         self.envelope = envelope  # top-level fields kept first-non-empty-wins: applying again is a no-op
@@ -196,6 +196,9 @@ class Shapes:
         # The shape of the chunk applied last, if it had one. The assembler clears it whenever it
         # applies a chunk any other way: an `alone` shape is usable only right after itself.
         self.last: Shape | None = None
+        # The `alone` shape that read the payload `read` was last given but could not be used: the
+        # payload is then applied the careful way, and `learn` makes it the last without reading again.
+        self.matched: Shape | None = None
         self.fruitless = 0  # tries since a shape was last used
         self.wait = _FIRST  # payloads to let pass before the next try
         self.seen = 0  # payloads applied the careful way
@@ -203,6 +206,7 @@ class Shapes:
 
     def read(self, payload: str) -> tuple[Shape, list[str]] | None:
         """A kept shape that reads ``payload``, and the values of its slots; None if none does."""
+        self.matched = None
         last = self.last
         if last is not None:
             values = last.read(payload)
@@ -215,6 +219,7 @@ class Shapes:
             values = shape.read(payload)
             if values is not None:
                 if shape.alone:
+                    self.matched = shape
                     return None  # its last-wins top-level field must be applied again: careful path
                 self.last = shape
                 self.fruitless = 0
@@ -224,13 +229,12 @@ class Shapes:
     def learn(self, payload: str, chunk: dict[str, Any]) -> None:
         """``chunk``, parsed from ``payload``, was just applied the careful way: remember its shape."""
         self.seen += 1
+        if self.matched is not None:
+            self.last, self.matched = self.matched, None  # the chunk just applied was of this shape
+            return
         if self.wait:
             self.wait -= 1
             return
-        for kept in self.kept:
-            if kept.read(payload) is not None:
-                self.last = kept  # a kept shape that could not be used (not right after itself)
-                return
         found = _eligible(chunk, self.envelope)
         if found is None:
             return  # a finish, usage, several choices: not the body of a stream
