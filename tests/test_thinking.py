@@ -118,3 +118,65 @@ def test_halves_of_a_pair_in_the_answer_still_join() -> None:
     completion = chunkwise.assemble(body, thought_tag="think")
     assert completion.choices[0].message.content == "x\U0001f600z"
     assert completion.replaced_characters == 0
+
+
+@pytest.mark.parametrize(
+    ("deltas", "tag", "expected"),
+    [
+        # A Mistral thinking part between two text halves, and the mirror.
+        (
+            (
+                {"content": [{"type": "text", "text": "x\ud83d"}]},
+                {"content": [{"type": "thinking", "thinking": "y"}]},
+                {"content": [{"type": "text", "text": "\ude00z"}]},
+            ),
+            None,
+            ("x\ufffd\ufffdz", "y"),
+        ),
+        (
+            (
+                {"content": [{"type": "thinking", "thinking": "a\ud83d"}]},
+                {"content": [{"type": "text", "text": "t"}]},
+                {"content": [{"type": "thinking", "thinking": "\ude00b"}]},
+            ),
+            None,
+            ("t", "a\ufffd\ufffdb"),
+        ),
+        # Answer text between two flagged thinking halves, whatever tag is configured.
+        *(
+            (
+                (
+                    {"content": "y\ud83d", "extra_content": {"google": {"thought": True}}},
+                    {"content": "z"},
+                    {"content": "\ude00w", "extra_content": {"google": {"thought": True}}},
+                ),
+                tag,
+                ("z", "y\ufffd\ufffdw"),
+            )
+            for tag in (None, "think", "thought")
+        ),
+    ],
+)
+def test_every_way_content_splits_parts_the_halves_between(
+    deltas: tuple[dict[str, object], ...], tag: str | None, expected: tuple[str, str]
+) -> None:
+    """One rule for every way content is split into answer and thinking (tags, Gemini's flag,
+    Mistral's parts): half a pair held on one side joins only that side's next piece of content, and
+    only if nothing came between. (A final review found the parts and the flag each joining them.)"""
+    body = _sse_contents(*deltas)
+    for size in (len(body), 5, 1):
+        assembler = chunkwise.StreamAssembler(thought_tag=tag)
+        events = []
+        for start in range(0, len(body), size):
+            events += assembler.feed_bytes(body[start : start + size])
+        events += assembler.close()
+        message = assembler.completion.choices[0].message
+        assert (message.content, message.reasoning_content) == expected
+        assert assembler.completion.replaced_characters == 2
+        assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == expected[1]
+
+
+def test_halves_in_adjacent_text_parts_still_join() -> None:
+    body = _sse_contents({"content": "x\ud83d"}, {"content": [{"type": "text", "text": "\ude00z"}]})
+    completion = chunkwise.assemble(body)
+    assert completion.choices[0].message.content == "x\U0001f600z"

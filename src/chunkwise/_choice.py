@@ -77,7 +77,7 @@ from ._fields import AudioOut, Logprobs, ReasoningDetails
 from ._limits import Limits, keep, merge, refuse_reserved, string_field
 from ._payloads import Malformed
 from ._text import Cursor, Pieces
-from ._thinking import TAG, THINKING, ThinkTagSplitter
+from ._thinking import ANSWER, TAG, THINKING, ThinkTagSplitter
 
 __all__ = ["AnswerMark", "ChoiceState"]
 
@@ -112,6 +112,7 @@ class ChoiceState:
         "refusal",
         "role",
         "run_extra",
+        "side",
         "splitter",
         "text",
         "tools",
@@ -137,6 +138,10 @@ class ChoiceState:
         self.plain = self.splitter is None
         # Splits Gemini's flagged `<thought>...</thought>` block, whatever tag is configured (§4).
         self.flagged: ThinkTagSplitter | None = None
+        # Where the content's last piece went once split (ANSWER, THINKING or TAG; None before any
+        # split): half a surrogate pair held on one side pairs only with that side's next piece
+        # if nothing came between them in the content as sent (§11.5).
+        self.side: int | None = None
         self.unterminated = False
         self.tools = Calls(self, limits)
         self.finish_reason: str | None = None
@@ -406,7 +411,7 @@ class ChoiceState:
             if not (pending.startswith(close) or close.startswith(pending)):
                 held, flagged.held = flagged.held, ""
                 if held and flagged.inside:
-                    self.add_reasoning(held, out)  # flagged text of the block: thinking
+                    self.add_thought(held, out)  # flagged text of the block: thinking
                 elif held:
                     self.add_tagged(held, out)  # after the block closed ("a <"): answer
                 if not (flagged.inside and (text.startswith(close) or close.startswith(text))):
@@ -421,30 +426,13 @@ class ChoiceState:
             # own tag whatever tag is configured, and its tags never reach either text.
             for kind, piece in flagged.feed(text):
                 if kind == TAG:
-                    self.part_ways(out)
-                    continue
-                if kind == THINKING or thought:
-                    self.part_ways(out, answer=True, thinking=False)
-                    self.add_reasoning(piece, out)
+                    self.side = TAG
+                elif kind == THINKING or thought:
+                    self.add_thought(piece, out)
                 else:
                     self.add_tagged(piece, out)
             return
         self.add_tagged(text, out)
-
-    def part_ways(self, out: list[Event] | None, *, answer: bool = True, thinking: bool = True) -> None:
-        """Content text went to the other side (or a tag came between): half a surrogate pair held at
-        the end of the answer (or the thinking) has no second half, for the next text of that side
-        was not next to it in the content as sent (§11.5). It becomes U+FFFD now, as at the end."""
-        tally = self.limits.tally
-        if answer and self.text.high:
-            added = self.text.flush(tally)
-            if out is not None:
-                out.append(content_delta(self.index, added))
-        reasoning = self.reasoning
-        if thinking and reasoning is not None and reasoning.high:
-            added = reasoning.flush(tally)
-            if out is not None:
-                out.append(reasoning_delta(self.index, added))
 
     def add_tagged(self, text: str, out: list[Event] | None) -> None:
         """Unflagged content, split by the configured tag when there is one."""
@@ -454,24 +442,43 @@ class ChoiceState:
         elif not splitter.held and "<" not in text:
             # No tag can start in this piece and none is pending: it all goes where we are.
             if splitter.inside:
-                self.add_reasoning(text, out)
+                self.add_thought(text, out)
             else:
                 self.add_answer(text, out)
         else:
             for kind, piece in splitter.feed(text):
                 if kind == THINKING:
-                    self.part_ways(out, answer=True, thinking=False)
-                    self.add_reasoning(piece, out)
+                    self.add_thought(piece, out)
                 elif kind == TAG:
-                    self.part_ways(out)
+                    self.side = TAG
                 else:
-                    self.part_ways(out, answer=False, thinking=True)
                     self.add_answer(piece, out)
 
     def add_answer(self, text: str, out: list[Event] | None) -> None:
+        """Answer text of the content (split from thinking, when it was)."""
+        if self.side is not ANSWER:
+            if self.side is not None and self.text.high:
+                # Something came between this and the half pair held: it has no second half.
+                added = self.text.flush(self.limits.tally)
+                if out is not None:
+                    out.append(content_delta(self.index, added))
+            self.side = ANSWER
         added = self.text.add(text, self.limits.tally)
         if out is not None and added:
             out.append(content_delta(self.index, added))
+
+    def add_thought(self, text: str, out: list[Event] | None) -> None:
+        """Thinking text of the content (a tag's block, Gemini's flag, a Mistral thinking part): as
+        ``add_answer``, half a pair held on this side is parted by anything between (§11.5). Thinking
+        from its own fields (``reasoning_content``) goes to ``add_reasoning`` directly."""
+        reasoning = self.reasoning
+        if self.side is not THINKING:
+            if self.side is not None and reasoning is not None and reasoning.high:
+                added = reasoning.flush(self.limits.tally)
+                if out is not None:
+                    out.append(reasoning_delta(self.index, added))
+            self.side = THINKING
+        self.add_reasoning(text, out)
 
     def add_reasoning(self, text: str, out: list[Event] | None) -> None:
         self.late("thinking")
@@ -511,7 +518,7 @@ class ChoiceState:
                     self.add_content(text, thought, out)
             elif kind == "thinking":
                 for piece in _thinking_texts(part.get("thinking")):
-                    self.add_reasoning(piece, out)
+                    self.add_thought(piece, out)
             else:
                 self.late("a content part")
                 if self.parts is None:
@@ -542,7 +549,7 @@ class ChoiceState:
             if splitter is not None:
                 for kind, piece in splitter.flush():
                     if kind == THINKING:
-                        self.add_reasoning(piece, out)
+                        self.add_thought(piece, out)
                     else:
                         self.add_answer(piece, out)
         # An open thinking block at the end is kept as thinking and reported (§4).
