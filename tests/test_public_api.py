@@ -132,6 +132,13 @@ def test_assembler_states() -> None:
     assert assembler.completion is assembler.completion
 
 
+class Mine(chunkwise.ChunkwiseError):
+    """A user's error: positional fields, no `message`."""
+
+    def __init__(self, a: int, b: int) -> None:
+        Exception.__init__(self, a, b)
+
+
 def test_errors_pickle_whole() -> None:
     """Errors cross processes (pytest-xdist, multiprocessing): every class pickles with its fields,
     its partial and its events. (The keyword-only constructors made pickle's `cls(*args)` fail.)"""
@@ -154,6 +161,10 @@ def test_errors_pickle_whole() -> None:
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error) and copy.args == error.args
         assert vars(copy) == vars(error)
+    # A user's subclass that sets its own args (or never sets `message`) pickles as it would from
+    # Exception.
+    mine = pickle.loads(pickle.dumps(Mine(1, 2)))
+    assert type(mine) is Mine and mine.args == (1, 2) and str(mine) == "(1, 2)"
     assert caught.value.partial is not None
     restored = pickle.loads(pickle.dumps(caught.value))
     assert restored.partial == caught.value.partial and restored.position == 2

@@ -57,12 +57,12 @@ class ChunkwiseError(Exception):
         # An exception pickles as `cls(*args)`, and ours take their fields by keyword: rebuild it
         # from the message and restore every attribute (errors cross processes: pytest-xdist,
         # multiprocessing, concurrent.futures).
-        return (_restore, (type(self), self.message), self.__dict__)
+        return (_restore, (type(self), self.args), self.__dict__)
 
 
-def _restore(cls: type[ChunkwiseError], message: str) -> ChunkwiseError:
+def _restore(cls: type[ChunkwiseError], args: tuple[Any, ...]) -> ChunkwiseError:
     error = cls.__new__(cls)
-    Exception.__init__(error, message)
+    Exception.__init__(error, *args)
     return error
 
 
