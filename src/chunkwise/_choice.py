@@ -411,7 +411,7 @@ class ChoiceState:
             if not (pending.startswith(close) or close.startswith(pending)):
                 held, flagged.held = flagged.held, ""
                 if held and flagged.inside:
-                    self.add_thought(held, out)  # flagged text of the block: thinking
+                    self.add_reasoning(held, out, content=True)  # flagged text of the block: thinking
                 elif held:
                     self.add_tagged(held, out)  # after the block closed ("a <"): answer
                 if not (flagged.inside and (text.startswith(close) or close.startswith(text))):
@@ -428,7 +428,7 @@ class ChoiceState:
                 if kind == TAG:
                     self.side = TAG
                 elif kind == THINKING or thought:
-                    self.add_thought(piece, out)
+                    self.add_reasoning(piece, out, content=True)
                 else:
                     self.add_tagged(piece, out)
             return
@@ -442,13 +442,13 @@ class ChoiceState:
         elif not splitter.held and "<" not in text:
             # No tag can start in this piece and none is pending: it all goes where we are.
             if splitter.inside:
-                self.add_thought(text, out)
+                self.add_reasoning(text, out, content=True)
             else:
                 self.add_answer(text, out)
         else:
             for kind, piece in splitter.feed(text):
                 if kind == THINKING:
-                    self.add_thought(piece, out)
+                    self.add_reasoning(piece, out, content=True)
                 elif kind == TAG:
                     self.side = TAG
                 else:
@@ -467,25 +467,22 @@ class ChoiceState:
         if out is not None and added:
             out.append(content_delta(self.index, added))
 
-    def add_thought(self, text: str, out: list[Event] | None) -> None:
-        """Thinking text of the content (a tag's block, Gemini's flag, a Mistral thinking part): as
-        ``add_answer``, half a pair held on this side is parted by anything between (§11.5). Thinking
-        from its own fields (``reasoning_content``) goes to ``add_reasoning`` directly."""
+    def add_reasoning(self, text: str, out: list[Event] | None, content: bool = False) -> None:
+        """Thinking text. ``content``: split from the content (a tag's block, Gemini's flag, a Mistral
+        thinking part), where, as in ``add_answer``, half a pair held on this side is parted by
+        anything between (§11.5); thinking from its own fields (``reasoning_content``) is not."""
+        self.late("thinking")
         reasoning = self.reasoning
-        if self.side is not THINKING:
-            if self.side is not None and reasoning is not None and reasoning.high:
+        if reasoning is None:
+            reasoning = self.reasoning = Pieces()
+        if content and self.side is not THINKING:
+            if self.side is not None and reasoning.high:
                 added = reasoning.flush(self.limits.tally)
                 if out is not None:
                     out.append(reasoning_delta(self.index, added))
             self.side = THINKING
-        self.add_reasoning(text, out)
-
-    def add_reasoning(self, text: str, out: list[Event] | None) -> None:
-        self.late("thinking")
-        if self.reasoning is None:
-            self.reasoning = Pieces()
         if text:
-            added = self.reasoning.add(text, self.limits.tally)
+            added = reasoning.add(text, self.limits.tally)
             if out is not None and added:
                 out.append(reasoning_delta(self.index, added))
 
@@ -518,7 +515,7 @@ class ChoiceState:
                     self.add_content(text, thought, out)
             elif kind == "thinking":
                 for piece in _thinking_texts(part.get("thinking")):
-                    self.add_thought(piece, out)
+                    self.add_reasoning(piece, out, content=True)
             else:
                 self.late("a content part")
                 if self.parts is None:
@@ -549,7 +546,7 @@ class ChoiceState:
             if splitter is not None:
                 for kind, piece in splitter.flush():
                     if kind == THINKING:
-                        self.add_thought(piece, out)
+                        self.add_reasoning(piece, out, content=True)
                     else:
                         self.add_answer(piece, out)
         # An open thinking block at the end is kept as thinking and reported (§4).
