@@ -50,8 +50,8 @@ it, which atheris reports as a crash. Per input, the harness checks the README's
 3. events agree with the result: per choice and per call the deltas add up to the ``*Done`` value
    and to the completion (or the partial), no delta follows its ``*Done``, each call starts once
    before its deltas, and on a complete stream every ``ToolCallStarted`` has one ``ToolCallDone``.
-4. the ``feed`` path: each ``data:`` payload that ``json.loads`` reads as an object is fed as a dict
-   and as JSON text, to two assemblers whose outcomes must agree; when the body is nothing but
+4. the ``feed`` path: each ``data:`` payload that is a JSON object (``json.loads`` without ``NaN`` and
+   ``Infinity``, which are not JSON) is fed as a dict and as JSON text, to two assemblers whose outcomes must agree; when the body is nothing but
    ``data: <json object>`` frames split by blank lines, they must agree with the bytes path too.
 5. bounded memory: ``tracemalloc``'s peak over the byte entry point (``feed_bytes`` in the pieces
    without events, then ``assemble(body)``, each with its result's dump) stays within
@@ -441,6 +441,16 @@ def _run_feed(chunks, options, full=True):
     return (type(error).__name__, _dump(error.partial, False)), events, error.partial
 
 
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+# `json.loads` reads NaN and Infinity; as text they are not JSON and the whole payload is malformed,
+# while a dict holding float("nan") is a mapping with one bad value, refused where it enters (after
+# whatever the chunk brought before it, behaviour.md 11.6). Such a text is not a dict payload here.
+_strict_json = json.JSONDecoder(parse_constant=_not_json).decode
+
+
 def _payloads(body: bytes):
     """(dict payloads, JSON texts, whether the body is nothing but `data: {json}` frames)."""
     dicts, texts, pure = [], [], True
@@ -461,7 +471,7 @@ def _payloads(body: bytes):
             payload = line[5:]
             payload = payload[1:] if payload.startswith(" ") else payload
             try:
-                value = json.loads(payload)
+                value = _strict_json(payload)
             except (ValueError, RecursionError):
                 value = None
             if type(value) is dict:

@@ -39,6 +39,32 @@ def test_every_seed_passes(name: str) -> None:
     harness.TestOneInput(SEEDS[name])
 
 
+#: Inputs the fuzzer once failed on, each with what was wrong (base64, as the CI report prints them).
+FOUND = {
+    # The harness, not the library: `json.loads` reads the usage's `NaN`, so the payload was fed as a
+    # dict (the choice merged, then the NaN refused where it enters) and as text (not JSON: nothing
+    # merged). The two partials differ by design; a payload holding NaN is no longer a dict payload.
+    "nan-in-usage": (
+        "AGRhdGE6IHsiY2hvaWNlcyI6IFt7ImRlbHRhIjogeyJyb2xlIjogImFzc2lzdGFudCIsICJjb250ZW50IjogIkhlcmUgaXMg"
+        "dGhlIGltYWdlIG9mIHRoZSBncmVlbiBzaGlydCJ9LCAiaW5kZXgiOiAwLCAibG9ncHJvYnMiOiBudWxsfV0sICJpZCI6ICJi"
+        "QS1OYWNDUEtvYWVfOU1Qc05DbjZRYyIsICJjcmVhdGVkIjogMTc3MDg1MjIwNCwgIm1vZGVsIjogImdvb2dsZS9nZW1pbmkt"
+        "My1wcm8tcHJldmlldyIsICJvYmplY3QiOiAiY2hhdC5jb21wbGV0aW9uLmNodW5rIiwgInN5c3RlbV9maW5nZXJwcmludCI6"
+        "ICIifQoKZGF0YTogeyJjaG9pY2VzIjogW3siZGVsdGEiOiB7InJvbGUiOiAiYXNzaXN0YW50IiwgImNvbnRlbnQiOiAiIHlv"
+        "dSBvcmRlcmVkLiJ9LCAiZmluaXNoX3JlYXNvbiI6ICJzdG9wIiwgImluZGV4IjogMCwgImxvZ3Byb2JzIjogbnVsbH1dLCAi"
+        "aWQiOiAiYkEtTmFjQ1BLb2FlXzlNUHNOQ242UWMiLCAiY3JlYXRlZCI6IDE3NzA4NTIyMDQsICJtb2RlbCI6ICJnb29nbGUv"
+        "Z2VtaW5pLTMtcHJvLXByZXZpZXciLCAib2JqZWN0IjogImNoYXQuY29tcGxldGlvbi5jaHVuayIsICJzeXN0ZW1fZmluZ2Vy"
+        "cHJpbnQiOiAiIiwgInVzYWdlIjogeyJjb21wbGV0aW9uX3Rva2VucyI6TmFOLCAiZXh0cmFfcHJvcGVydGllcyI6IHsiZ29v"
+        "Z2xlIjogeyJ0cmFmZmljX3R5cGUiOiAiT05fREVNQU5EIn19LCAicHJvbXB0X3Rva2VucyI6IDExMzksICJ0b3RhbF90b2tl"
+        "bnMiOiAxMTU1fX0KCmRhdGE6IFtET05FXQoK"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_inputs_the_fuzzer_found_pass(name: str) -> None:
+    harness.TestOneInput(base64.b64decode(FOUND[name]))
+
+
 def test_input_layout() -> None:
     options, pieces, body = harness._parse(b"\x21\x06\x02" + b"abcdefghijklmnopq")
     assert options == {"thought_tag": "think", "require_done": False}
