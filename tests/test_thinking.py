@@ -180,3 +180,59 @@ def test_halves_in_adjacent_text_parts_still_join() -> None:
     body = _sse_contents({"content": "x\ud83d"}, {"content": [{"type": "text", "text": "\ude00z"}]})
     completion = chunkwise.assemble(body)
     assert completion.choices[0].message.content == "x\U0001f600z"
+
+
+def flag_reference(pieces: list[tuple[str, bool]]) -> tuple[str, str, bool]:
+    """Gemini's flag decides, character by character (§4.5), written over the whole content at once.
+
+    A flagged character is thinking, an unflagged one answer, less the block's tags: `<thought>` all
+    flagged opens the block, and `</thought>` closes it if it starts on a flagged character or on the
+    first unflagged one after them (whatever flags its other characters have). Any other unflagged
+    character ends the block. Returns (thinking, answer, block still open).
+    """
+    text = "".join(t for t, _ in pieces)
+    flags = [f for t, f in pieces for _ in t]
+    opening, closing = "<thought>", "</thought>"
+    thinking, answer = [], []
+    inside, i = False, 0
+    while i < len(text):
+        if flags[i]:
+            if not inside and text.startswith(opening, i) and all(flags[i : i + len(opening)]):
+                inside, i = True, i + len(opening)
+            elif inside and text.startswith(closing, i):
+                inside, i = False, i + len(closing)
+            else:
+                thinking.append(text[i])
+                i += 1
+        elif inside and i > 0 and flags[i - 1] and text.startswith(closing, i):
+            inside, i = False, i + len(closing)
+        else:
+            inside = False
+            answer.append(text[i])
+            i += 1
+    return "".join(thinking), "".join(answer), inside
+
+
+_FLAG_TEXT = st.lists(
+    st.sampled_from(["<thought>", "</thought>", "<", "</", "/", "tho", "ught>", ">", "a", " ", "é"]),
+    max_size=6,
+).map("".join)
+
+
+@given(st.lists(st.tuples(_FLAG_TEXT, st.booleans()), max_size=8), st.sampled_from([None, "think"]))
+def test_the_thought_flag_decides_each_character(pieces: list[tuple[str, bool]], tag: str | None) -> None:
+    """Flagged and unflagged content in any order, tags cut anywhere, across changes of flag: every
+    character goes where its flag says, less the block's tags, as the whole-content reference says;
+    and the events add up to it. (A final review found a flagged `<` held back going to the answer.)"""
+    google = {"google": {"thought": True}}
+    deltas = [{"content": t, **({"extra_content": google} if f else {})} for t, f in pieces]
+    chunks = [{"choices": [{"index": 0, "delta": d}]} for d in deltas]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    assembler = chunkwise.StreamAssembler(thought_tag=tag)
+    events = [e for c in chunks for e in assembler.feed(c)] + assembler.close()
+    message = assembler.completion.choices[0].message
+    thinking, answer, open_ = flag_reference(pieces)
+    assert (message.reasoning_content or "", message.content or "") == (thinking, answer)
+    assert message.thinking_unterminated == open_
+    assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == thinking
+    assert "".join(e.delta for e in events if isinstance(e, chunkwise.ContentDelta)) == answer

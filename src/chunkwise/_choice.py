@@ -103,6 +103,7 @@ class ChoiceState:
         "extra_content",
         "finish_reason",
         "flagged",
+        "held_flags",
         "index",
         "limits",
         "logprobs",
@@ -138,6 +139,9 @@ class ChoiceState:
         self.plain = self.splitter is None
         # Splits Gemini's flagged `<thought>...</thought>` block, whatever tag is configured (§4).
         self.flagged: ThinkTagSplitter | None = None
+        # One letter per character `flagged` holds back: "T" came flagged, "A" unflagged (the start
+        # of a `</thought>` cut across a change of flag). Released, each goes where its flag says.
+        self.held_flags = ""
         # Where the content's last piece went once split (ANSWER, THINKING or TAG; None before any
         # split): half a surrogate pair held on one side pairs only with that side's next piece
         # if nothing came between them in the content as sent (§11.5).
@@ -396,43 +400,80 @@ class ChoiceState:
         return thought
 
     def add_content(self, text: str, thought: bool, out: list[Event] | None) -> None:
-        """Content text: thinking or answer, by the thought flag and the configured tag (§4)."""
+        """Content text: thinking or answer, by the thought flag and the configured tag (§4).
+
+        The Gemini API flags every thought chunk, and the flag decides (§4.5), character by
+        character: a flagged character is thinking and an unflagged one is answer (split by the
+        configured tag as if no flag had come), less the Gemini block's tags: a `<thought>` all
+        flagged opens it, and a `</thought>` closes it if it starts on a flagged character or on
+        the first unflagged one after them, however chunks and flags cut it. Any other unflagged
+        character ends the block. A tag's start held back that does not become the tag goes
+        where each of its characters' flags says.
+        """
         self.late("content")
         flagged = self.flagged
-        if thought and flagged is None:
+        if flagged is None:
+            if not thought:
+                self.add_tagged(text, out)
+                return
             flagged = self.flagged = ThinkTagSplitter("thought")
             self.plain = False
-        if flagged is not None and not thought and (flagged.inside or flagged.held):
-            # Unflagged text after the flagged block: only its closing tag (whole, or its start cut
-            # across chunks) still belongs to the block. Anything else is answer, as the flag says:
-            # the block ends here, unclosed (what it held back was flagged text: thinking).
-            close = "</thought>"
-            pending = flagged.held + text
-            if not (pending.startswith(close) or close.startswith(pending)):
-                held, flagged.held = flagged.held, ""
-                if held and flagged.inside:
-                    self.add_reasoning(held, out, content=True)  # flagged text of the block: thinking
-                elif held:
-                    self.add_tagged(held, out)  # after the block closed ("a <"): answer
-                if not (flagged.inside and (text.startswith(close) or close.startswith(text))):
-                    flagged.inside = False
-                    self.add_tagged(text, out)
-                    return
-                # What was held back ("why <") was the block's last flagged text, not the start of
-                # its closing tag; the tag opens this piece, and the splitter below takes it.
-        if flagged is not None and (thought or flagged.inside or flagged.held):
-            # Gemini API: flagged chunks are thinking, inside `<thought>...`; the `</thought>` opens
-            # the first unflagged chunk. The flag is authoritative, so this block is split by its
-            # own tag whatever tag is configured, and its tags never reach either text.
+        close = "</thought>"
+        if thought:
+            if "A" in self.held_flags:  # an unflagged "</tho": does this flagged text finish it?
+                pending = flagged.held + text
+                if not pending.startswith(close):
+                    if close.startswith(pending):
+                        flagged.held, self.held_flags = pending, self.held_flags + "T" * len(text)
+                        return
+                    self.release_flagged(out)
             for kind, piece in flagged.feed(text):
                 if kind == TAG:
                     self.side = TAG
-                elif kind == THINKING or thought:
-                    self.add_reasoning(piece, out, content=True)
                 else:
-                    self.add_tagged(piece, out)
+                    self.add_reasoning(piece, out, content=True)
+            self.held_flags = "T" * len(flagged.held)
             return
+        if flagged.inside or flagged.held:
+            pending = flagged.held + text
+            if flagged.inside and not (pending.startswith(close) or close.startswith(pending)):
+                # Not the closing tag from what was held on. If that was all flagged ("why <"),
+                # this piece is the first unflagged text, where the tag may still open.
+                self.release_flagged(out)
+                pending = text
+            if flagged.inside and pending.startswith(close):
+                flagged.held, flagged.inside, self.held_flags = "", False, ""
+                self.side = TAG
+                text = pending[len(close) :]
+                if not text:
+                    return
+            elif flagged.inside and close.startswith(pending):
+                flagged.held = pending  # the closing tag's start, cut across chunks: wait
+                self.held_flags += "A" * (len(pending) - len(self.held_flags))
+                return
+            else:
+                self.release_flagged(out)
+                flagged.inside = False  # the block ends where the flag does, closed or not
         self.add_tagged(text, out)
+
+    def release_flagged(self, out: list[Event] | None) -> None:
+        """Give out what the flagged splitter held back, a tag's start that did not become one:
+        each character where its flag says. An unflagged one among them ends the block."""
+        flagged = self.flagged
+        assert flagged is not None
+        held, flags = flagged.held, self.held_flags
+        flagged.held, self.held_flags = "", ""
+        start = 0
+        while start < len(held):
+            end = start + 1
+            while end < len(held) and flags[end] == flags[start]:
+                end += 1
+            if flags[start] == "T":
+                self.add_reasoning(held[start:end], out, content=True)
+            else:
+                flagged.inside = False
+                self.add_tagged(held[start:end], out)
+            start = end
 
     def add_tagged(self, text: str, out: list[Event] | None) -> None:
         """Unflagged content, split by the configured tag when there is one."""
@@ -542,13 +583,14 @@ class ChoiceState:
     def end(self, out: list[Event] | None) -> None:
         """No more text will come: release what was held back (a tag prefix, half a surrogate pair)."""
         tally = self.limits.tally
-        for splitter in (self.flagged, self.splitter):
-            if splitter is not None:
-                for kind, piece in splitter.flush():
-                    if kind == THINKING:
-                        self.add_reasoning(piece, out, content=True)
-                    else:
-                        self.add_answer(piece, out)
+        if self.flagged is not None:
+            self.release_flagged(out)
+        if self.splitter is not None:
+            for kind, piece in self.splitter.flush():
+                if kind == THINKING:
+                    self.add_reasoning(piece, out, content=True)
+                else:
+                    self.add_answer(piece, out)
         # An open thinking block at the end is kept as thinking and reported (§4).
         self.unterminated = bool(
             (self.splitter is not None and self.splitter.inside)
