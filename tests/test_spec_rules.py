@@ -1063,9 +1063,65 @@ def test_5_empty_id_is_no_id_whole_calls_one_per_fragment() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [{}, {"id": ""}, {"index": 0}, {"id": "", "index": 0}, {"index": 3}],
+    ids=["no-id-no-index", "empty-id", "index-0", "empty-id-index-0", "index-3"],
+)
+def test_5_whole_calls_of_other_functions_at_one_index_are_not_glued(ids: dict[str, Any]) -> None:
+    """Whole calls without ids at one index (Ollama and others put every parallel call at 0): a
+    fragment naming another function, once the call has its name and arguments, opens the next
+    call; its name is not dropped and its arguments are not glued on (hostile review)."""
+
+    def whole(name: str, args: str) -> dict[str, Any]:
+        return {**ids, "type": "function", "function": {"name": name, "arguments": args}}
+
+    completion, events = run(
+        [
+            chunk(delta_choice(role="assistant", tool_calls=[whole("get_weather", '{"city":"Paris"}')])),
+            chunk(delta_choice(tool_calls=[whole("get_time", '{"tz":"CET"}')])),
+            chunk(delta_choice(tool_calls=[whole("get_date", "{}")], finish="tool_calls")),
+        ]
+    )
+    calls = completion.message.tool_calls or []
+    assert [(c.function.name, c.function.arguments) for c in calls if c.function] == [
+        ("get_weather", '{"city":"Paris"}'),
+        ("get_time", '{"tz":"CET"}'),
+        ("get_date", "{}"),
+    ]
+    assert [(e.call, e.name) for e in of_type(events, ToolCallStarted)] == [
+        (0, "get_weather"),
+        (1, "get_time"),
+        (2, "get_date"),
+    ]
+    assert [(e.call, e.arguments) for e in of_type(events, ToolCallDone)] == [
+        (0, '{"city":"Paris"}'),
+        (1, '{"tz":"CET"}'),
+        (2, "{}"),
+    ]
+
+
+def test_5_a_name_restated_at_its_index_with_more_arguments_joins() -> None:
+    """The same name again, no id, at the call's index: a restatement (servers that repeat the name),
+    so its arguments continue the call; and a name in pieces before any arguments is appended."""
+    frag = lambda name, args: {"index": 0, "function": {"name": name, "arguments": args}}  # noqa: E731
+    completion, _ = run(
+        [
+            chunk(delta_choice(tool_calls=[frag("get_", "")])),
+            chunk(delta_choice(tool_calls=[frag("weather", "")])),
+            chunk(delta_choice(tool_calls=[frag("get_weather", '{"a"')])),
+            chunk(delta_choice(tool_calls=[frag("get_weather", ":1}")], finish="tool_calls")),
+        ]
+    )
+    calls = completion.message.tool_calls or []
+    assert [(c.function.name, c.function.arguments) for c in calls if c.function] == [
+        ("get_weather", '{"a":1}')
+    ]
+
+
 def test_5_different_name_under_the_same_id_keeps_the_first() -> None:
-    """A different name under an id the call already has (or once arguments began) is a server
-    inconsistency: the first name is kept, since the arguments were written for it."""
+    """A different name under an id the call already has is a server inconsistency: the first name
+    is kept, since the arguments were written for it."""
 
     def frag(name: str, args: str) -> dict[str, Any]:
         return {"id": "c1", "index": 0, "type": "function", "function": {"name": name, "arguments": args}}
@@ -1079,7 +1135,8 @@ def test_5_different_name_under_the_same_id_keeps_the_first() -> None:
     call = (completion.message.tool_calls or [])[0]
     assert call.function is not None and call.function.name == "get_weather"
     assert call.function.arguments == '{"a": 1}'
-    # Without an id, once arguments began, a name is not appended either.
+    # Without an id, once arguments began, a different name is not appended: it opens the next call
+    # (5.5; whole calls at one index), and the first keeps what was written for it.
     completion, _ = run(
         [
             chunk(delta_choice(tool_calls=[{"index": 0, "function": {"name": "get", "arguments": "{"}}])),
@@ -1091,8 +1148,11 @@ def test_5_different_name_under_the_same_id_keeps_the_first() -> None:
             ),
         ]
     )
-    call = (completion.message.tool_calls or [])[0]
-    assert call.function is not None and (call.function.name, call.function.arguments) == ("get", "{}")
+    calls = completion.message.tool_calls or []
+    assert [(c.function.name, c.function.arguments) for c in calls if c.function] == [
+        ("get", "{"),
+        ("_x", "}"),
+    ]
 
 
 # ---------------------------------------------------------------- 10. More OpenAI chunk features

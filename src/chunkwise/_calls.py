@@ -292,7 +292,16 @@ class Calls:
                     call = held  # the call opened without an id; this is its id, not a new call
             return call
         if index is not None:
-            return self.by_index.get(index) if type(index) is int else None
+            if type(index) is not int:
+                return None
+            call = self.by_index.get(index)
+            if call is not None and name and call.name and name != call.name and not call.args.empty():
+                # Whole calls at one index without ids (Ollama and others put every parallel call
+                # at 0): a fragment naming another function once this call has its name and
+                # arguments is the next call. Ignoring its name would glue two calls into one and
+                # lose the second's name. (The same name again may be a restatement: it joins.)
+                return None
+            return call
         call = self.last
         if call is not None and name and call.name and not call.args.empty():
             # Gemini API: whole calls, one per fragment, with `"id": ""` and no index. A fragment
