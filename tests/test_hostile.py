@@ -581,3 +581,21 @@ def test_fields_named_like_the_results_own_are_refused_not_dropped(bad: dict[str
     it fails as malformed instead of vanishing."""
     with pytest.raises(MalformedChunkError):
         run([bad])
+
+
+@pytest.mark.parametrize("source", [None, 5, 1.5, object()], ids=["None", "int", "float", "object"])
+def test_assemble_of_something_not_a_stream_is_malformed(source: object) -> None:
+    """No other exception leaves, for any input: `assemble(None)` let a TypeError out (hostile review),
+    where `parse_completion(None)` already raised MalformedChunkError."""
+    with pytest.raises(MalformedChunkError, match="assemble\\(\\) takes") as caught:
+        chunkwise.assemble(source)  # type: ignore[arg-type]
+    assert caught.value.partial is not None
+
+
+def test_sse_text_fed_as_a_payload_says_so() -> None:
+    """`assemble(response.iter_lines())` reads each str as one payload: the error says it is SSE text."""
+    with pytest.raises(MalformedChunkError, match="this is SSE text"):
+        chunkwise.assemble(['data: {"choices": []}', ""])
+    with pytest.raises(MalformedChunkError) as caught:
+        chunkwise.assemble(["{not json"])
+    assert "SSE" not in str(caught.value)

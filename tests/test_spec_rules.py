@@ -803,6 +803,37 @@ def test_6_message_resendable_as_next_request() -> None:
     }
 
 
+def test_6_reasoning_goes_back_only_when_asked() -> None:
+    """DeepSeek's and Kimi's thinking modes need `reasoning_content` back on a tool-call message
+    (hostile review: their next request failed with 400); other servers do not take it."""
+    completion, _ = run(
+        [
+            chunk(delta_choice(role="assistant", reasoning_content="I need the ")),
+            chunk(delta_choice(reasoning_content="weather.")),
+            chunk(
+                delta_choice(
+                    tool_calls=[
+                        {
+                            "id": "c1",
+                            "index": 0,
+                            "type": "function",
+                            "function": {"name": "w", "arguments": "{}"},
+                        }
+                    ],
+                    finish="tool_calls",
+                )
+            ),
+        ]
+    )
+    assert "reasoning_content" not in completion.to_request_message()
+    sent = completion.to_request_message(reasoning=True)
+    assert sent["reasoning_content"] == "I need the weather."
+    assert sent == {**completion.to_request_message(), "reasoning_content": "I need the weather."}
+    assert completion.message.to_request_message(reasoning=True) == sent
+    plain, _ = run([chunk(delta_choice(content="hi", finish="stop"))])
+    assert "reasoning_content" not in plain.to_request_message(reasoning=True)
+
+
 # ---------------------------------------------------------------- 7. Images and audio out
 
 

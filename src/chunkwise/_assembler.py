@@ -706,6 +706,12 @@ def assemble(
     elif isinstance(source, Mapping):
         assembler.feed(source)  # one chunk, not an iterable of its keys
     else:
-        assembler._feed_many(source)
+        try:
+            items = iter(source)
+        except TypeError:  # None, a number: no other exception leaves, for any input
+            kind = type(source).__name__
+            what = f"assemble() takes SSE bytes or text, a chunk, or an iterable of chunks, not {kind}"
+            assembler._fail_malformed(Malformed(what), source, [])
+        assembler._feed_many(items)
     assembler.close()
     return assembler.completion

@@ -168,17 +168,20 @@ class Message(_Model):
             )
         return _validate(model, content, finish_reason, "the answer")
 
-    def to_request_message(self) -> dict[str, Any]:
+    def to_request_message(self, *, reasoning: bool = False) -> dict[str, Any]:
         """This message as the assistant message of the next request.
 
         Gemini 3 rejects a follow-up whose function calls lack the signature they came with
         (400 "Function call is missing a thought_signature in functionCall parts"), so each tool
         call keeps its own ``extra_content`` and the message keeps its own. Thinking text is left
-        out (servers do not take it back); OpenRouter's ``reasoning_details`` are kept, since that
-        gateway carries Gemini signatures in them and asks for them back. A message that calls
-        tools (or the legacy function) or answers in audio, with no text of its own (null or ""),
-        has no ``content`` key: the form the Vertex page shows, and the OpenAI schema's ("required
-        unless tool_calls or function_call is specified"; an audio answer is sent back by its id).
+        out by default (most servers do not take it back, and some refuse it); ``reasoning=True``
+        sends it as ``reasoning_content``, which DeepSeek's and Kimi's thinking modes require on
+        an assistant message with tool calls (400 "Missing `reasoning_content` field").
+        OpenRouter's ``reasoning_details`` are kept, since that gateway carries Gemini signatures
+        in them and asks for them back. A message that calls tools (or the legacy function) or
+        answers in audio, with no text of its own (null or ""), has no ``content`` key: the form
+        the Vertex page shows, and the OpenAI schema's ("required unless tool_calls or
+        function_call is specified"; an audio answer is sent back by its id).
         """
         out: dict[str, Any] = {"role": self.role}
         carried = self.tool_calls or self.function_call or (self.audio is not None and self.audio.id)
@@ -203,6 +206,8 @@ class Message(_Model):
             out["function_call"] = {"name": legacy.name, "arguments": legacy.arguments}
         if self.extra_content is not None:
             out["extra_content"] = copy.deepcopy(self.extra_content)
+        if reasoning and self.reasoning_content is not None:
+            out["reasoning_content"] = self.reasoning_content
         if self.audio is not None and self.audio.id is not None:
             out["audio"] = {"id": self.audio.id}
         extra = self.__pydantic_extra__ or {}
@@ -255,9 +260,10 @@ class ChatCompletion(_Model):
         """The first choice's message (the usual ``n = 1`` case). Raises IndexError if there is none."""
         return self.choices[0].message
 
-    def to_request_message(self, choice: int = 0) -> dict[str, Any]:
-        """The message of the choice at list position ``choice``, ready to send back."""
-        return self.choices[choice].message.to_request_message()
+    def to_request_message(self, choice: int = 0, *, reasoning: bool = False) -> dict[str, Any]:
+        """The message of the choice at list position ``choice``, ready to send back (``reasoning``:
+        as ``Message.to_request_message``)."""
+        return self.choices[choice].message.to_request_message(reasoning=reasoning)
 
 
 def _check_finish(finish_reason: str | None, what: str) -> None:

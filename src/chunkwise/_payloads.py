@@ -148,7 +148,11 @@ def loads(text: str) -> Any:
     try:
         return _decode(text)
     except json.JSONDecodeError as exc:
-        raise Malformed(f"invalid JSON: {exc}", exc.pos) from None
+        hint = ""
+        if text.lstrip().startswith(("data:", "event:", "id:", "retry:", ":")):
+            # `assemble(response.iter_lines())`: each str of an iterable is one payload, not SSE.
+            hint = " (this is SSE text, not a payload: give assemble() the whole body, or feed_bytes bytes)"
+        raise Malformed(f"invalid JSON: {exc}{hint}", exc.pos) from None
     except ValueError as exc:  # NaN/Infinity, or an integer over Python's digit limit
         if "digits" in str(exc):
             raise Malformed(f"a number in the JSON has more than {MAX_INT_DIGITS} digits") from None
