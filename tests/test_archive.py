@@ -205,3 +205,13 @@ def test_replay_file_is_picklable_and_runs_in_a_pool() -> None:
     # --- end ---
     assert results == [record for file in files for record in replay_file(file)]
     assert {r["file"].rsplit("/", 2)[-2] for r in failed} == {"failures"}
+
+
+def test_a_folder_takes_suffixes_in_any_case(tmp_path: Path) -> None:
+    """`A.SSE` in a folder is a recording, as `serve`, `recordings()` and a file named alone take it
+    (hostile review: the folder said "no .sse files")."""
+    (tmp_path / "A.SSE").write_bytes((FIXTURES / "vertex" / "parallel-tool-calls.sse").read_bytes())
+    (tmp_path / "notes.txt").write_text("not a recording")
+    assert expand([str(tmp_path)]) == [str(tmp_path / "A.SSE")]
+    code, out, _ = run(["replay", str(tmp_path)])
+    assert code == 0 and "A.SSE #0: complete" in out

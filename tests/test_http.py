@@ -666,6 +666,33 @@ def test_from_openai_refuses_require_done() -> None:
         from_openai(iter([]), require_done=True)
 
 
+@pytest.mark.parametrize("options", [{"require_done": True}, {"thought_tag": "a b"}, {"max_depth": 1000}])
+def test_from_openai_closes_the_stream_when_an_option_is_refused(options: dict[str, Any]) -> None:
+    """ "Assemble ... and close it": a refused option closed nothing, leaving the SDK's response open
+    (hostile review); sync and async alike."""
+
+    class Stream:
+        closed = 0
+
+        def __iter__(self) -> Any:
+            return iter([])
+
+        def __aiter__(self) -> Any:
+            return self
+
+        async def __anext__(self) -> Any:
+            raise StopAsyncIteration
+
+        def close(self) -> None:
+            Stream.closed += 1
+
+    with pytest.raises(ValueError, match=next(iter(options))):
+        from_openai(Stream(), **options)
+    with pytest.raises(ValueError, match=next(iter(options))):
+        asyncio.run(afrom_openai(Stream(), **options))
+    assert Stream.closed == 2
+
+
 def test_from_openai_maps_a_dropped_connection(server: Loopback) -> None:
     """The SDK's connection error mid-stream is IncompleteStreamError with the partial; a caller's own error passes."""
     url = server.url(Reply([FIRST_TWO], terminator=False))

@@ -326,3 +326,43 @@ def test_importing_the_plugin_loads_nothing_heavy() -> None:
     proc = subprocess.run([sys.executable, "-c", IMPORT_ONLY], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_stop_ends_a_reply_in_the_middle_of_a_stall_or_a_delay() -> None:
+    """The server fixture's stop wakes a reply sleeping through a Stall or a delay, so its handler
+    thread does not outlive the test by the rest of the pause (hostile review: 3.8 s, or an hour)."""
+    import threading
+    import time
+
+    import httpx
+
+    from chunkwise._serve import Options, Recordings, Stall
+    from chunkwise.pytest_plugin import _Running
+
+    recording = FIXTURES / "vertex" / "parallel-tool-calls.sse"
+    for options in (Options(fault=Stall(60, after=100)), Options(pieces=10, delay=60.0)):
+        before = set(threading.enumerate())
+        server = _Running(Recordings(recording), options)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{server.url}/chat/completions", json={"stream": True}, timeout=0.3).read()
+        started = time.monotonic()
+        server.stop()
+        handlers = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+        for thread in handlers:
+            thread.join(timeout=5)
+        assert not [t for t in handlers if t.is_alive()], options
+        assert time.monotonic() - started < 3, options
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), 1e300, -1.0, float("nan"), 86_401])
+def test_pauses_are_bounded_where_they_are_given(seconds: float) -> None:
+    """A pause past a day overflowed the platform's sleep on every request (an OverflowError
+    traceback, a cut stream); it is refused where it is given: Stall, Options, the CLI."""
+    from chunkwise._cli import main
+    from chunkwise._serve import Options, Stall
+
+    with pytest.raises(ValueError, match="from 0 to 86400"):
+        Stall(seconds)
+    with pytest.raises(ValueError, match="from 0 to 86400"):
+        Options(delay=seconds)
+    assert main(["serve", str(FIXTURES), "--delay-ms", str(seconds * 1000)]) == 2

@@ -340,3 +340,14 @@ def test_an_invalid_url_is_a_usage_error(tmp_path: Path) -> None:
         (code, stdout) == (2, "") and stderr.startswith("chunkwise: not a URL") and "Traceback" not in stderr
     )
     assert not out.exists() and "SECRET1" not in stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) for a write that fails")
+def test_out_that_fails_mid_body_exits_1_with_one_line(served: Served, tmp_path: Path) -> None:
+    """A write that fails mid-body (disk full) is exit 1 with one line, as the README says; it was a
+    traceback, since the `except BaseException` before it took it (hostile review)."""
+    code, stdout, stderr = run(
+        ["record", f"{served.url}/chat/completions", "--body", str(request_body(tmp_path)), "-o", "/dev/full"]
+    )
+    assert (code, stdout) == (1, "")
+    assert "cannot write /dev/full" in stderr and "Traceback" not in stderr

@@ -271,6 +271,26 @@ def test_transport_faults_give_the_http_clients_errors(mode: str) -> None:
     assert plain.value.body == "busy" and plain.value.status_code == 503
 
 
+def test_a_status_fault_keeps_the_answers_own_headers() -> None:
+    """`headers` are those of the answer, a Status fault's too (hostile review: they were dropped);
+    where both name one, the fault's wins (its body is JSON, whatever the stream's type was)."""
+    transport = ReplayTransport(
+        TEXT,
+        headers={"x-request-id": "abc", "retry-after": "3", "content-type": "text/event-stream"},
+        fault=Status(503),
+    )
+    with httpx.Client(transport=transport) as client:
+        answer = client.post("http://replay/", json=BODY)
+    assert answer.status_code == 503
+    assert (answer.headers["x-request-id"], answer.headers["retry-after"]) == ("abc", "3")
+    assert answer.headers["content-type"] == "application/json"
+    transport = ReplayTransport(
+        TEXT, headers={"retry-after": "3"}, fault=Status(429, headers={"retry-after": "7"})
+    )
+    with httpx.Client(transport=transport) as client:
+        assert client.post("http://replay/", json=BODY).headers.get_list("retry-after") == ["7"]
+
+
 # ---------------------------------------------------------------- chunkwise serve
 
 

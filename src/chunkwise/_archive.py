@@ -70,7 +70,8 @@ def expand(paths: Iterable[str]) -> list[str]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found = sorted(p for suffix in SUFFIXES for p in path.rglob(f"*{suffix}") if p.is_file())
+            # Suffixes in any case (`A.SSE`), as `serve`, `recordings()` and a file named here take them.
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
             files.extend(str(p) for p in found)
         elif path.exists():
             files.append(name)

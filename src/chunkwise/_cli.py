@@ -446,8 +446,8 @@ def _serve_command(args: argparse.Namespace) -> int:
     try:
         if not 0 <= args.port <= 65535:
             raise ValueError(f"--port must be from 0 to 65535, not {args.port}")
-        if args.delay_ms < 0 or args.delay_ms != args.delay_ms:
-            raise ValueError(f"--delay-ms must be >= 0, not {args.delay_ms}")
+        if not 0 <= args.delay_ms <= _serve.MAX_PAUSE * 1000:
+            raise ValueError(f"--delay-ms must be from 0 to {_serve.MAX_PAUSE * 1000:g}, not {args.delay_ms}")
         options = _serve.Options(
             pieces=_parse_pieces(args.pieces),
             seed=args.seed,

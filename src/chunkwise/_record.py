@@ -222,14 +222,15 @@ def record_command(args: argparse.Namespace, stderr: TextIO | None) -> int:
     except httpx.HTTPError as exc:
         # httpx's messages name the URL at most; the redacted one is shown, never the headers.
         raise RecordUsageError(f"cannot record {shown_url}: {type(exc).__name__}") from None
-    except BaseException:
-        # Interrupted (Ctrl-C) or failed mid-body: what was written must not keep an echoed secret.
-        if output.exists():
-            _scrub_file(output, secrets)
-        raise
     except OSError as exc:
+        # OUT could not be written mid-body (disk full): exit 1 with one line, as documented.
+        _scrub_quietly(output, secrets)
         _say(stderr, f"cannot write {output}: {reason(exc)}")
         return EXIT_OUTPUT
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed mid-body: what was written must not keep an echoed secret.
+        _scrub_quietly(output, secrets)
+        raise
     total = time.perf_counter() - clock
 
     meta = {
@@ -322,6 +323,16 @@ def _body_value(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         return body.decode("utf-8", "replace")
+
+
+def _scrub_quietly(path: Path, secrets: list[str]) -> None:
+    """``_scrub_file`` on what a failed recording left, if it is a regular file (never a device such
+    as /dev/full, which reads forever); a failure here must not hide the one being reported."""
+    try:
+        if path.is_file():
+            _scrub_file(path, secrets)
+    except OSError:
+        pass
 
 
 def _scrub_file(path: Path, secrets: list[str]) -> bool:

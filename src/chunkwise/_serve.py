@@ -20,9 +20,9 @@ complete message body").
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
-import math
 import os
 import random
 import re
@@ -72,6 +72,11 @@ class Drop:
         _count("Drop", self.after)
 
 
+#: The longest pause a Stall or a delay may ask for, in seconds (a day). Longer ones overflow the
+#: platform's sleep (OverflowError past about 9e9 s) and no test waits that long.
+MAX_PAUSE = 86_400.0
+
+
 @dataclass(frozen=True, slots=True)
 class Stall:
     """Send ``after`` bytes of the body, then nothing for ``seconds``, then the rest. A client whose
@@ -81,8 +86,8 @@ class Stall:
     after: int = 0
 
     def __post_init__(self) -> None:
-        if type(self.seconds) not in (int, float) or not math.isfinite(self.seconds) or self.seconds < 0:
-            raise ValueError(f"Stall: seconds must be a finite number >= 0, not {self.seconds!r}")
+        if type(self.seconds) not in (int, float) or not 0 <= self.seconds <= MAX_PAUSE:
+            raise ValueError(f"Stall: seconds must be a number from 0 to {MAX_PAUSE:g}, not {self.seconds!r}")
         _count("Stall", self.after)
 
 
@@ -152,7 +157,8 @@ def load(path: str | os.PathLike[str]) -> bytes:
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.exists():  # said first: "not a file without a suffix" would send the reader astray
-        raise FileNotFoundError(f"{path}: no such file or folder")
+        # errno and filename set: a caller names the path, not what it was doing (`cannot serve X`).
+        raise FileNotFoundError(errno.ENOENT, "no such file or folder", str(path))
     if suffix not in SUFFIXES:
         raise ValueError(
             f"{path}: a recording is a .sse file (the raw bytes) or a .jsonl file (one chunk payload "
@@ -192,7 +198,8 @@ def reply(
 ) -> Reply:
     """The answer to one request (see the module docstring); ``headers`` override the defaults."""
     if isinstance(fault, Status):
-        return Reply(fault.code, _merge(fault.headers, ()), fault.body, streamed=False)
+        # The answer's own headers stay (a request id, retry-after); the fault's win where both name one.
+        return Reply(fault.code, _merge(headers, fault.headers), fault.body, streamed=False)
     if wants_json(request_body):
         code, body = _assembled(recording)
         return Reply(code if status == 200 else status, _merge(_JSON, headers), body, streamed=False)
@@ -334,6 +341,12 @@ class Options:
     delay: float = 0.0  # seconds between two pieces
     fault: Fault | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.delay, bool) or not isinstance(self.delay, (int, float)):
+            raise ValueError(f"delay must be a number of seconds, not {self.delay!r}")
+        if not 0 <= self.delay <= MAX_PAUSE:
+            raise ValueError(f"delay must be from 0 to {MAX_PAUSE:g} seconds, not {self.delay!r}")
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a stalled or slow client never keeps the process alive
@@ -348,6 +361,9 @@ class _Server(ThreadingHTTPServer):
         # for them (briefly), or a client could have its whole answer and the log no line for it.
         self.unlogged = 0
         self.logged = threading.Condition()
+        # Set when the server stops: a reply pausing (a Stall, a delay) wakes and ends, so its
+        # thread does not outlive the server by the rest of the pause.
+        self.stopping = threading.Event()
         super().__init__(address, _Handler)
 
     def finishing(self, change: int) -> None:
@@ -461,11 +477,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(step, Drop):
                     self.close_connection = True
                     return f"dropped after {step.after} bytes"
+                pause = step.seconds if isinstance(step, Stall) else options.delay if count else 0.0
+                if pause and self.server.stopping.wait(pause):
+                    self.close_connection = True
+                    return f"stopped by the server after {count} pieces"
                 if isinstance(step, Stall):
-                    time.sleep(step.seconds)
                     continue
-                if count and options.delay:
-                    time.sleep(options.delay)
                 write(b"%x\r\n%s\r\n" % (len(step), step))
                 count += 1
             self.server.finishing(1)  # from here to the log line, a stop waits for this reply
@@ -546,6 +563,7 @@ def serve(path: Path, host: str, port: int, options: Options, out: TextIO | None
         # thread is (inside `Thread.start` in `process_request`, during a burst of connections) made
         # socketserver close a socket its new handler thread was using: a traceback on stderr. A
         # second signal while the stop waits for log lines asks again, harmlessly.
+        server.stopping.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     # SIGINT too: a shell starts background jobs with it ignored, and Python then never raises

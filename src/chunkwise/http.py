@@ -454,7 +454,11 @@ def from_openai(
     payload the SDK could not parse as JSON; each with ``.partial``, the SDK's error as ``__cause__``.
     The SDK swallows ``data: [DONE]``, so ``require_done`` cannot be met here and is refused.
     """
-    assembler = _openai_assembler(thought_tag, assembler_options)
+    try:
+        assembler = _openai_assembler(thought_tag, assembler_options)
+    except BaseException:
+        _close_stream(stream)  # a bad option must not leave the response open
+        raise
     try:
         for chunk in stream:
             assembler.feed(chunk)
@@ -466,18 +470,34 @@ def from_openai(
             raise
         raise error from exc
     finally:
-        close = getattr(stream, "close", None)
-        if callable(close):
-            close()
+        _close_stream(stream)
     assembler.close()
     return assembler.completion
+
+
+def _close_stream(stream: Any) -> None:
+    close = getattr(stream, "close", None)
+    if callable(close):
+        close()
+
+
+async def _aclose_stream(stream: Any) -> None:
+    close = getattr(stream, "close", None) or getattr(stream, "aclose", None)
+    if callable(close):
+        closed = close()
+        if inspect.isawaitable(closed):
+            await closed
 
 
 async def afrom_openai(
     stream: AsyncIterable[Any], *, thought_tag: str | None = None, **assembler_options: Any
 ) -> ChatCompletion:
     """The async twin of ``from_openai`` (``client.chat.completions.create`` on ``AsyncOpenAI``)."""
-    assembler = _openai_assembler(thought_tag, assembler_options)
+    try:
+        assembler = _openai_assembler(thought_tag, assembler_options)
+    except BaseException:
+        await _aclose_stream(stream)  # a bad option must not leave the response open
+        raise
     try:
         async for chunk in stream:
             assembler.feed(chunk)
@@ -489,11 +509,7 @@ async def afrom_openai(
             raise
         raise error from exc
     finally:
-        close = getattr(stream, "close", None) or getattr(stream, "aclose", None)
-        if callable(close):
-            closed = close()
-            if inspect.isawaitable(closed):
-                await closed
+        await _aclose_stream(stream)
     assembler.close()
     return assembler.completion
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import os
 import socket
 import threading
@@ -215,7 +214,7 @@ def chunkwise_server() -> Iterator[ServerFactory]:
 def _check_options(pieces: object, seed: object, delay: object, fault: object) -> None:
     """The checks ``ReplayTransport`` makes (``replay._check_options``, which needs httpx to import),
     plus ``delay``: a wrong option is a TypeError/ValueError at the call, not a reset connection."""
-    from ._serve import PIECE_MODES, Drop, Stall, Status
+    from ._serve import MAX_PAUSE, PIECE_MODES, Drop, Stall, Status
 
     if isinstance(pieces, str):
         if pieces not in PIECE_MODES:
@@ -226,8 +225,8 @@ def _check_options(pieces: object, seed: object, delay: object, fault: object) -
         raise ValueError(f"pieces: a size must be >= 1, not {pieces}")
     if type(seed) is not int:
         raise TypeError(f"seed must be an int, not {seed!r}")
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay < math.inf:
-        raise ValueError(f"delay must be a finite number of seconds >= 0, not {delay!r}")
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_PAUSE:
+        raise ValueError(f"delay must be a number of seconds from 0 to {MAX_PAUSE:g}, not {delay!r}")
     if fault is not None and not isinstance(fault, (Drop, Stall, Status)):
         raise TypeError(f"fault must be Drop, Stall, Status or None, not {fault!r}")
 
@@ -251,7 +250,9 @@ class _Running:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop accepting, close the listening socket, and cut the connections still being answered."""
+        """Stop accepting, close the listening socket, and cut the connections still being answered;
+        a reply pausing (a Stall, a delay) wakes and ends, so no handler thread outlives the test."""
+        self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._server.cut_connections()
