@@ -422,3 +422,23 @@ def test_choice_parse_knows_its_finish_reason() -> None:
     with pytest.raises(chunkwise.OutputParseError) as caught:
         choice.parse(CalendarEvent)
     assert caught.value.reason == "length"
+
+
+def test_choices_without_an_index_take_their_position() -> None:
+    """A whole body lists its choices in order: without `index`, n=2 read as choice 0 finished twice
+    (hostile review: a misleading "already finished" error)."""
+    body = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {"message": {"role": "assistant", "content": "one"}, "finish_reason": "stop"},
+            {"message": {"role": "assistant", "content": "two"}, "finish_reason": "length"},
+        ],
+    }
+    completion = chunkwise.parse_completion(body)
+    assert [(c.index, c.message.content, c.finish_reason) for c in completion.choices] == [
+        (0, "one", "stop"),
+        (1, "two", "length"),
+    ]

@@ -299,6 +299,30 @@ def test_3_reasoning_sent_under_both_names_not_doubled() -> None:
     assert completion.message.reasoning_content == "abc"
 
 
+def test_3_reasoning_details_with_other_ids_stay_apart() -> None:
+    """Two signed parts at the same (type, index) with their own ids are two entries: merging them
+    lost the first signature (hostile review); pieces of one entry (same or no id) still merge."""
+    enc = lambda data, id_: {"type": "reasoning.encrypted", "data": data, "id": id_, "index": 0}  # noqa: E731
+    completion, _ = run(
+        [
+            chunk(delta_choice(reasoning_details=[enc("SIG_A", "tool_a")])),
+            chunk(delta_choice(reasoning_details=[{"type": "reasoning.text", "text": "a", "index": 0}])),
+            chunk(
+                delta_choice(
+                    reasoning_details=[{"type": "reasoning.text", "text": "b", "index": 0, "id": "t"}]
+                )
+            ),
+            chunk(delta_choice(reasoning_details=[enc("SIG_B", "tool_b")], finish="stop")),
+        ]
+    )
+    details = (completion.message.model_extra or {})["reasoning_details"]
+    assert [(d["type"], d.get("data") or d.get("text"), d.get("id")) for d in details] == [
+        ("reasoning.encrypted", "SIG_A", "tool_a"),
+        ("reasoning.text", "ab", "t"),
+        ("reasoning.encrypted", "SIG_B", "tool_b"),
+    ]
+
+
 def test_3_openrouter_reasoning_details_kept_in_order() -> None:
     """OpenRouter `reasoning_details`: text pieces of one entry merge; Gemini signatures ride as reasoning.encrypted."""
     completion, _ = run(

@@ -43,9 +43,12 @@ def completion_chunks(completion: dict[str, Any]) -> list[dict[str, Any]]:
     envelope = {k: v for k, v in completion.items() if k not in ("choices", "usage")}
     envelope["object"] = "chat.completion.chunk"
     chunks = []
-    for choice in completion["choices"]:
+    for position, choice in enumerate(completion["choices"]):
         entry = dict(choice) if type(choice) is dict else choice
         if type(entry) is dict:
+            # A whole body lists its choices in order: without an `index`, the position is the one
+            # a stream would have sent (else every choice would read as choice 0, finished twice).
+            entry.setdefault("index", position)
             message = entry.pop("message", None)
             delta = dict(message) if type(message) is dict else message
             if type(delta) is dict and type(delta.get("tool_calls")) is list:

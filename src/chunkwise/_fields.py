@@ -163,6 +163,13 @@ class ReasoningDetails:
             except TypeError:  # an unhashable index: keep the entry as it came
                 self.entries.append(keep(entry, limits))
                 continue
+            entry_id = entry.get("id")
+            if detail is not None and entry_id and type(entry_id) is str:
+                held = detail.fields.get("id")
+                if held and held != entry_id:
+                    # Another entry that shares (type, index): its own id says so. Merging it
+                    # would lose the first's signature (two encrypted parts, both at index 0).
+                    detail = None
             if detail is None:
                 detail = self.by_key[key] = Detail()
                 self.entries.append(detail)
