@@ -47,6 +47,30 @@ def test_1_input_forms_mapping_json_text_bytes_and_client_objects() -> None:
     assert completion.message.content == "abcd"
 
 
+def test_1_json_lines_read_chunk_by_chunk_and_space_lines_ignored() -> None:
+    """A JSON-lines log (one chunk a line, no SSE framing) read as one block of stray lines could not
+    be read; each chunk line is now its own block, whatever the cut. A line of spaces carries
+    nothing (hostile review: both failed the stream)."""
+    first = chunk(delta_choice(role="assistant", content="Hi"))
+    last = chunk(delta_choice(content="!", finish="stop"))
+    body = (json.dumps(first) + "\n" + json.dumps(last) + "\n").encode()
+    for cut in range(len(body) + 1):
+        assembler = StreamAssembler()
+        events = assembler.feed_bytes(body[:cut]) + assembler.feed_bytes(body[cut:]) + assembler.close()
+        assert assembler.completion.message.content == "Hi!", cut
+        assert "".join(e.delta for e in of_type(events, ContentDelta)) == "Hi!"
+    error = (
+        json.dumps(first) + "\n" + json.dumps({"error": {"code": 500, "message": "boom"}}) + "\n"
+    ).encode()
+    with pytest.raises(ServerError) as caught:
+        chunkwise.assemble(error)
+    assert caught.value.partial is not None and caught.value.partial.message.content == "Hi"
+    spaced = sse(first, done=False).replace(b"\n\n", b"\n   \n\n", 1) + b" \t \n" + sse(last)
+    assert chunkwise.assemble(spaced).message.content == "Hi!"
+    with pytest.raises(MalformedChunkError):  # a pretty-printed block that is not an error stays malformed
+        chunkwise.assemble(b'{\n  "choices": "x"\n')
+
+
 def test_1_input_forms_sse_event_objects() -> None:
     """httpx-sse's ServerSentEvent (`.event`, `.data`) is taken as one SSE event, `event: error` included."""
 

@@ -59,6 +59,7 @@ huge piece into lines never holds more than a slice's worth of line objects.
 from __future__ import annotations
 
 import codecs
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -118,6 +119,19 @@ _BLOCK = 512  # held pieces are joined into a block every _BLOCK pieces (as Piec
 _SLICE = 1 << 16  # a larger piece is decoded a slice at a time
 _MAX_BUDGET = (1 << 30) - 1  # kept to one machine digit, for fast arithmetic; re-counted when spent
 _MAX_RETRY_DIGITS = 18  # so a valid value always fits a signed 64-bit integer
+
+
+def _chunk_line(line: str) -> bool:
+    """Whether a line outside SSE framing is by itself a JSON object with ``choices`` or ``object``
+    (a chunk of a JSON-lines log). Only stray lines get here: they are rare, so a parse is cheap."""
+    text = line.strip()
+    if text[:1] != "{" or text[-1:] != "}" or ('"choices"' not in text and '"object"' not in text):
+        return False
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and ("choices" in value or "object" in value)
 
 
 class SSEDecoder:
@@ -464,6 +478,16 @@ class SSEDecoder:
             return  # comment / keep-alive
         name, colon, value = line.partition(":")
         if name not in _KNOWN_FIELDS:
+            if line.isspace():
+                return  # spaces alone: a field with no name and no value, which the standard ignores
+            if _chunk_line(line):
+                # JSON lines (a log of chunks without SSE framing): each line is a block of its own.
+                # Gathered into one block they could not be read; a block of several lines is a
+                # pretty-printed error body, whose lines are never a chunk on their own.
+                self._end_stray(out)
+                self._add_stray(line)
+                self._end_stray(out)
+                return
             self._add_stray(line)
             return
         if colon and value.startswith(" "):
