@@ -173,6 +173,24 @@ def test_bad_options_raise_invalid_argument_when_the_strategy_is_built(options: 
         cs.faulty_streams(**options)
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: cs.chunks_from("x"),  # type: ignore[arg-type]
+        lambda: cs.chunks_from({}),
+        lambda: cs.chunks_from({"choices": [{"index": 0}]}),
+        lambda: cs.completions(thinking="yes"),  # type: ignore[arg-type]
+        lambda: cs.sse_bytes([], done="no"),  # type: ignore[arg-type]
+    ],
+    ids=["completion-str", "no-choices", "choice-without-message", "thinking-str", "done-str"],
+)
+def test_the_other_strategies_check_their_arguments_when_built(build: Any) -> None:
+    """A completion that is not one, or a flag that is not a bool, is InvalidArgument at once; it was a
+    TypeError or KeyError at draw time, or accepted (hostile review)."""
+    with pytest.raises(InvalidArgument):
+        build()
+
+
 @pytest.mark.parametrize("style", cs.STYLES)
 @settings(max_examples=20, deadline=None)
 @given(data=st.data())

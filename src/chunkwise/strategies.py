@@ -143,6 +143,22 @@ def _check_count(name: str, value: int, low: int) -> None:
         raise InvalidArgument(f"{name}={value!r} must be an integer >= {low}")
 
 
+def _check_bool(name: str, value: bool) -> None:
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{name}={value!r} must be True or False")
+
+
+def _check_completion(completion: Mapping[str, Any]) -> None:
+    """The shape ``completions()`` draws, checked when the strategy is built, not at draw time."""
+    if not isinstance(completion, Mapping):
+        raise InvalidArgument(f"completion must be a mapping, not {type(completion).__name__}")
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or not all(
+        isinstance(c, Mapping) and isinstance(c.get("message"), Mapping) for c in choices
+    ):
+        raise InvalidArgument("completion['choices'] must be a list of choices, each with a `message`")
+
+
 def _check_thought_tag(thought_tag: str | None) -> None:
     if thought_tag is not None and not is_tag_name(thought_tag):
         raise InvalidArgument(
@@ -238,6 +254,7 @@ def completions(
     so its content and thinking are drawn without ``<`` (no accidental tag)."""
     _check_count("max_choices", max_choices, 1)
     _check_count("max_tool_calls", max_tool_calls, 0)
+    _check_bool("thinking", thinking)
     _check_thought_tag(thought_tag)
     return _completions(max_choices, max_tool_calls, thinking, plain=thought_tag is not None)
 
@@ -515,6 +532,7 @@ def chunks_from(
     cannot be streamed that way: ``InvalidArgument`` (``completions(thought_tag=...)`` draws none)."""
     if style not in STYLES:
         raise InvalidArgument(f"style={style!r} must be one of {STYLES}")
+    _check_completion(completion)
     _check_thought_tag(thought_tag)
     if thought_tag is not None:
         _check_streamable(completion, thought_tag)
@@ -623,6 +641,7 @@ def sse_bytes(chunks: Sequence[Mapping[str, Any]], *, done: bool = True, line_en
     """Render chunks as an SSE body: ``data: <json>`` and a blank line each, then ``data: [DONE]``."""
     if line_ending not in ("\n", "\r\n", "\r"):
         raise InvalidArgument(f"line_ending={line_ending!r} must be one of '\\n', '\\r\\n', '\\r'")
+    _check_bool("done", done)
     events = [f"data: {json.dumps(chunk, ensure_ascii=False)}" for chunk in chunks]
     if done:
         events.append("data: [DONE]")
