@@ -26,7 +26,8 @@ header bytes (see the layout below); ``--with-shared`` adds ``$CHUNKWISE_SHARED/
 
 Input layout (front to back):
 
-* byte 0, the configuration: bits 0-1 the ``thought_tag`` (None, "think", "thought", None);
+* byte 0, the configuration: bits 0-1 the ``thought_tag`` (None, "think", "thought", and "think"
+  with ``thought_open``);
   bit 2 ``require_done``; bit 3 small limits (``max_line_length=300, max_depth=4,
   max_choices=3, max_tool_calls=3``); bits 4-7 ``n``, how many piece-size bytes follow;
 * ``n`` bytes, each a piece size (byte + 1, used cyclically over the body); ``n == 0`` cuts the
@@ -140,7 +141,7 @@ with atheris.instrument_imports(include=["chunkwise"]) if _FUZZING else contextl
     )
 
 ROOT = Path(__file__).resolve().parent.parent
-TAGS = (None, "think", "thought", None)
+TAGS = (None, "think", "thought", "think")  # the last with thought_open: begins inside the block
 SMALL = {"max_line_length": 300, "max_depth": 4, "max_choices": 3, "max_tool_calls": 3}
 MAX_LEN = 4096  # -max_len: every seed fits (see _seeds)
 
@@ -500,6 +501,8 @@ def _parse(data: bytes):
     sizes = [b + 1 for b in data[1 : 1 + (config >> 4)]]
     body = data[1 + (config >> 4) :]
     options = {"thought_tag": TAGS[config & 3], "require_done": bool(config & 4)}
+    if config & 3 == 3:
+        options["thought_open"] = True
     if config & 8:
         options.update(SMALL)
     if sizes:
@@ -519,7 +522,10 @@ def _byte_entry(body, pieces, options):
     quiet, _, _, _ = _run_bytes(pieces, options, emit=False, snapshots=False)
     try:
         done = chunkwise.assemble(
-            body, thought_tag=options["thought_tag"], require_done=options["require_done"]
+            body,
+            thought_tag=options["thought_tag"],
+            require_done=options["require_done"],
+            thought_open=options.get("thought_open", False),
         )
         via = ("ok", _dump(done, False))
     except ChunkwiseError as exc:
@@ -593,7 +599,8 @@ def check_input(data: bytes) -> None:
         _check_events(dict_events, dict_result, by_dict[0] == "ok")
         try:
             many = chunkwise.assemble(
-                dicts, **{k: v for k, v in options.items() if k in ("thought_tag", "require_done")}
+                dicts,
+                **{k: v for k, v in options.items() if k in ("thought_tag", "require_done", "thought_open")},
             )
             many_out = ("ok", _dump(many, False))
         except ChunkwiseError as exc:

@@ -628,3 +628,21 @@ def test_python_dash_m_chunkwise_is_the_command() -> None:
     )
     assert by_module.returncode == by_cli.returncode == 0
     assert by_module.stdout == by_cli.stdout and by_module.stdout
+
+
+def test_thought_open_splits_a_stream_that_has_only_the_closing_tag(tmp_path: Path) -> None:
+    """`--thought-open` with `--thought-tag`: the content began inside the block the prompt opened;
+    without a tag it is a usage error (exit 2), in the single view and for archives alike."""
+    body = tmp_path / "r1.sse"
+    body.write_bytes(
+        b'data: {"choices":[{"index":0,"delta":{"content":"hmm, 2+2"}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"content":"</think>4"},"finish_reason":"stop"}]}\n\n'
+    )
+    code, out, _ = run(["replay", str(body), "--json", "--thought-tag", "think", "--thought-open"])
+    message = json.loads(out)["choices"][0]["message"]
+    assert code == 0 and (message["reasoning_content"], message["content"]) == ("hmm, 2+2", "4")
+    code, out, _ = run(["replay", str(body), "--jsonl", "--thought-tag", "think", "--thought-open"])
+    assert code == 0 and json.loads(out)["completion"]["choices"][0]["message"]["content"] == "4"
+    for archive in ([], ["--jsonl"]):
+        code, _, err = run(["replay", str(body), "--thought-open", *archive])
+        assert code == 2 and "needs thought_tag" in err

@@ -15,8 +15,8 @@ from chunkwise._thinking import ANSWER, TAG, THINKING, ThinkTagSplitter
 from helpers import cut_at
 
 
-def split(pieces: list[str], tag: str = "think") -> tuple[str, str, str, bool]:
-    splitter = ThinkTagSplitter(tag)
+def split(pieces: list[str], tag: str = "think", opened: bool = False) -> tuple[str, str, str, bool]:
+    splitter = ThinkTagSplitter(tag, opened)
     segments = [s for p in pieces for s in splitter.feed(p)] + splitter.flush()
     thinking = "".join(t for k, t in segments if k == THINKING)
     answer = "".join(t for k, t in segments if k == ANSWER)
@@ -24,10 +24,13 @@ def split(pieces: list[str], tag: str = "think") -> tuple[str, str, str, bool]:
     return thinking, answer, everything, splitter.inside
 
 
-def reference(text: str, tag: str = "think") -> tuple[str, str]:
-    """The same split done on the whole text at once with a regular expression."""
+def reference(text: str, tag: str = "think", opened: bool = False) -> tuple[str, str]:
+    """The same split done on the whole text at once with a regular expression. ``opened``: the text
+    begins inside a block, whose own opening tag may still begin it."""
     thinking, answer = [], []
-    inside = False
+    inside = opened
+    if opened and text.startswith(f"<{tag}>"):
+        text = text[len(tag) + 2 :]
     for part in re.split(f"(<{tag}>|</{tag}>)", text):
         if part == f"<{tag}>" and not inside:
             inside = True
@@ -63,6 +66,53 @@ def test_any_text_any_split(text: str, data: st.DataObject) -> None:
     thinking, answer, everything, _ = split(pieces)
     assert everything == text
     assert (thinking, answer) == reference(text)
+
+
+@given(st.lists(_ALPHABET, max_size=40).map("".join), st.data())
+def test_opened_any_text_any_split(text: str, data: st.DataObject) -> None:
+    """`thought_open`: the text begins inside a block (the prompt opened it). Every cut gives the
+    whole-text reference, and nothing sent is lost: thinking + answer + tags == the text."""
+    cuts = sorted(data.draw(st.sets(st.integers(0, len(text)), max_size=10)))
+    pieces = cut_at(text, cuts)
+    thinking, answer, everything, _ = split(pieces, opened=True)
+    assert everything == text
+    assert (thinking, answer) == reference(text, opened=True)
+    # Through the assembler too (its own fast path for pieces without `<`), events included.
+    assembler = chunkwise.StreamAssembler(thought_tag="think", thought_open=True)
+    events = [e for p in pieces for e in assembler.feed({"choices": [{"index": 0, "delta": {"content": p}}]})]
+    events += (
+        assembler.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + assembler.close()
+    )
+    message = assembler.completion.choices[0].message
+    assert (message.reasoning_content or "", message.content or "") == (thinking, answer)
+    assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == thinking
+
+
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        (["Okay, 2+2.", "\n</think>\n\n4"], ("Okay, 2+2.\n", "\n\n4", False)),  # the R1-distill shape
+        (["<thi", "nk>x</th", "ink>y"], ("x", "y", False)),  # the model wrote the tag anyway
+        (["a", "<think>b", "</think>c"], ("a<think>b", "c", False)),  # not at the start: thinking text
+        (["no close at all"], ("no close at all", "", True)),  # all thinking, reported unterminated
+        (["", "<think>", "x</think>y"], ("x", "y", False)),
+    ],
+)
+def test_thought_open_through_the_assembler(pieces: list[str], expected: tuple[str, str, bool]) -> None:
+    """A stream whose chat template opened `<think>` has only the closing tag (DeepSeek-R1 distills
+    and QwQ on a server without a reasoning parser): with `thought_open`, what comes before it is
+    thinking, in the result and in the events; dicts and bytes alike (hostile review)."""
+    deltas = [{"content": p} for p in pieces]
+    body = _sse_contents(*deltas)
+    assembler = chunkwise.StreamAssembler(thought_tag="think", thought_open=True)
+    events = assembler.feed_bytes(body) + assembler.close()
+    message = assembler.completion.choices[0].message
+    assert (message.reasoning_content or "", message.content or "", message.thinking_unterminated) == expected
+    assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == expected[0]
+    assert "".join(e.delta for e in events if isinstance(e, chunkwise.ContentDelta)) == expected[1]
+    assert chunkwise.assemble(body, thought_tag="think", thought_open=True) == assembler.completion
+    with pytest.raises(ValueError, match="needs thought_tag"):
+        chunkwise.StreamAssembler(thought_open=True)
 
 
 def _sse_contents(*deltas: dict[str, object]) -> bytes:

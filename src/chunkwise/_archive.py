@@ -81,7 +81,7 @@ def expand(paths: Iterable[str]) -> list[str]:
 
 
 def replay_file(
-    path: str, thought_tag: str | None = None, require_done: bool = False
+    path: str, thought_tag: str | None = None, require_done: bool = False, thought_open: bool = False
 ) -> list[dict[str, Any]]:
     """Every response in the recording at ``path``, assembled, as one record each (module docstring)."""
     try:
@@ -94,7 +94,9 @@ def replay_file(
     records = []
     for number, piece in enumerate(split_responses(data)):
         record: dict[str, Any] = {"file": path, "response": number}
-        assembler = StreamAssembler(thought_tag=thought_tag, require_done=require_done, emit_events=False)
+        assembler = StreamAssembler(
+            thought_tag=thought_tag, thought_open=thought_open, require_done=require_done, emit_events=False
+        )
         try:
             assembler.feed_bytes(piece)
             assembler.close()
@@ -123,12 +125,15 @@ def replay_files(
     jobs: int = 1,
     thought_tag: str | None = None,
     require_done: bool = False,
+    thought_open: bool = False,
 ) -> Iterator[list[dict[str, Any]]]:
     """``replay_file`` over ``files``, yielding each file's records in the order of ``files``.
 
     ``jobs`` > 1 runs them on that many worker processes (never more than there are files).
     """
-    work = functools.partial(replay_file, thought_tag=thought_tag, require_done=require_done)
+    work = functools.partial(
+        replay_file, thought_tag=thought_tag, require_done=require_done, thought_open=thought_open
+    )
     jobs = min(jobs, len(files))
     if jobs <= 1:
         yield from map(work, files)

@@ -160,10 +160,13 @@ class StreamAssembler:
 
     ``thought_tag``: the tag name that wraps thinking inside ``content`` (``"think"`` for Vertex's
     ``thought_tag_marker: "think"`` and DeepSeek-R1; ``"thought"`` for the Gemini API with
-    ``include_thoughts``). ``require_done``: treat a stream without ``data: [DONE]`` as incomplete
-    (off by default: many servers finish properly without it). ``emit_events=False``: every call
-    returns ``[]`` and skips building events, for callers that only want the completion
-    (``assemble`` does this).
+    ``include_thoughts``). ``thought_open``: the content begins inside that tag's block, because
+    the prompt opened it (chat templates of DeepSeek-R1 distills and QwQ end with `<think>`, so a
+    server without a reasoning parser streams only `...</think>answer`); an opening tag that
+    begins the content anyway is that block's. ``require_done``: treat a stream without
+    ``data: [DONE]`` as incomplete (off by default: many servers finish properly without it).
+    ``emit_events=False``: every call returns ``[]`` and skips building events, for callers that
+    only want the completion (``assemble`` does this).
 
     Limits (each a positive integer; exceeding one fails the stream with ``MalformedChunkError``):
     ``max_line_length`` characters in one SSE line or event, ``max_depth`` levels of nesting in a
@@ -176,6 +179,7 @@ class StreamAssembler:
         self,
         *,
         thought_tag: str | None = None,
+        thought_open: bool = False,
         require_done: bool = False,
         emit_events: bool = True,
         max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
@@ -185,7 +189,12 @@ class StreamAssembler:
     ) -> None:
         if thought_tag is not None and not is_tag_name(thought_tag):
             raise ValueError(f"thought_tag must be a tag name such as 'think', not {thought_tag!r}")
+        if type(thought_open) is not bool:
+            raise ValueError(f"thought_open must be True or False, not {thought_open!r}")
+        if thought_open and thought_tag is None:
+            raise ValueError("thought_open=True needs thought_tag: the tag whose block the content begins in")
         self._thought_tag = thought_tag
+        self._thought_open = thought_open
         self._require_done = require_done
         self._emit = emit_events
         self._max_line_length = _check_limit("max_line_length", max_line_length)
@@ -559,7 +568,9 @@ class StreamAssembler:
             raise Malformed("`choices[].index` must be an integer")
         if len(self._choices) >= self._max_choices:
             raise Malformed(f"the stream has more than {self._max_choices} choices (max_choices)")
-        choice = self._choices[index] = ChoiceState(index, self._thought_tag, self._limits)
+        choice = self._choices[index] = ChoiceState(
+            index, self._thought_tag, self._limits, self._thought_open
+        )
         return choice
 
     # ---------------------------------------------------------------- failures
@@ -685,14 +696,17 @@ def assemble(
     *,
     thought_tag: str | None = None,
     require_done: bool = False,
+    thought_open: bool = False,
 ) -> ChatCompletion:
     """Assemble a whole stream at once.
 
     ``source`` is the raw SSE body (bytes or text) or an iterable of pieces: bytes pieces are SSE
-    bytes cut anywhere; anything else is a chunk as ``StreamAssembler.feed`` takes it. Raises
-    what ``feed``/``close`` raise.
+    bytes cut anywhere; anything else is a chunk as ``StreamAssembler.feed`` takes it. The options
+    are the constructor's. Raises what ``feed``/``close`` raise.
     """
-    assembler = StreamAssembler(thought_tag=thought_tag, require_done=require_done, emit_events=False)
+    assembler = StreamAssembler(
+        thought_tag=thought_tag, thought_open=thought_open, require_done=require_done, emit_events=False
+    )
     if isinstance(source, str):
         # A lone surrogate in the text cannot be UTF-8: it fails as invalid UTF-8, not UnicodeEncodeError.
         source = source.encode("utf-8", "surrogatepass")

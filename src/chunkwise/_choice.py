@@ -120,7 +120,9 @@ class ChoiceState:
         "unterminated",
     )
 
-    def __init__(self, index: int, thought_tag: str | None, limits: Limits) -> None:
+    def __init__(
+        self, index: int, thought_tag: str | None, limits: Limits, thought_open: bool = False
+    ) -> None:
         self.index = index
         self.limits = limits
         self.role: str | None = None
@@ -133,7 +135,7 @@ class ChoiceState:
         self.run_extra: dict[str, Any] | None = None
         self.reasoning: Pieces | None = None
         self.refusal: Pieces | None = None
-        self.splitter = ThinkTagSplitter(thought_tag) if thought_tag else None
+        self.splitter = ThinkTagSplitter(thought_tag, thought_open) if thought_tag else None
         # Text is appended as it comes: no tag splitter, no Gemini thought flag seen, not finished.
         # One flag for the hot path, cleared where any of the three changes.
         self.plain = self.splitter is None
@@ -483,6 +485,7 @@ class ChoiceState:
         elif not splitter.held and "<" not in text:
             # No tag can start in this piece and none is pending: it all goes where we are.
             if splitter.inside:
+                splitter.lead = False  # text came: an opening tag can no longer begin it
                 self.add_reasoning(text, out, content=True)
             else:
                 self.add_answer(text, out)

@@ -196,6 +196,11 @@ def _parser() -> argparse.ArgumentParser:
         "--thought-tag", metavar="TAG", help="split <TAG>...</TAG> thinking out of the content (e.g. think)"
     )
     replay.add_argument(
+        "--thought-open",
+        action="store_true",
+        help="the content begins inside the tag's block: the prompt opened it, the stream has only </TAG>",
+    )
+    replay.add_argument(
         "--require-done", action="store_true", help="treat a stream without data: [DONE] as incomplete"
     )
     serve = commands.add_parser(
@@ -329,7 +334,10 @@ def _replay(args: argparse.Namespace, out: Output) -> int:
     try:
         # Events are built only when they are shown.
         assembler = StreamAssembler(
-            thought_tag=args.thought_tag, require_done=args.require_done, emit_events=args.events
+            thought_tag=args.thought_tag,
+            thought_open=args.thought_open,
+            require_done=args.require_done,
+            emit_events=args.events,
         )
     except ValueError as exc:
         raise _UsageError(str(exc)) from exc
@@ -381,7 +389,7 @@ def _replay_archive(args: argparse.Namespace, out: Output) -> int:
     if jobs < 0:
         raise _UsageError(f"-j must be >= 0, not {jobs}")
     try:
-        StreamAssembler(thought_tag=args.thought_tag)  # the option is checked once, here
+        StreamAssembler(thought_tag=args.thought_tag, thought_open=args.thought_open)  # checked once, here
         files = _archive.expand(args.file)
     except ValueError as exc:
         raise _UsageError(str(exc)) from exc
@@ -401,6 +409,7 @@ def _replay_archive(args: argparse.Namespace, out: Output) -> int:
             jobs=jobs or _archive.default_jobs(),
             thought_tag=args.thought_tag,
             require_done=args.require_done,
+            thought_open=args.thought_open,
         ):
             for record in records:
                 outcomes.append(record["outcome"])

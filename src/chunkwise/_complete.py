@@ -73,18 +73,20 @@ def parse_completion(
     body: Mapping[str, Any] | str | bytes | bytearray | memoryview,
     *,
     thought_tag: str | None = None,
+    thought_open: bool = False,
 ) -> ChatCompletion:
     """A non-streaming ``chat.completion`` (a mapping, JSON text or UTF-8 bytes) as a ``ChatCompletion``,
     by the same rules as a stream of it.
 
-    ``thought_tag`` is ``StreamAssembler``'s (a bad one raises ``ValueError``, the caller's fault).
+    ``thought_tag`` and ``thought_open`` are ``StreamAssembler``'s (a bad one raises ``ValueError``,
+    the caller's fault).
     Raises ``ServerError`` when the body is an error body (``{"error": ...}``, Gemini's
     ``[{"error": ...}]``), ``MalformedChunkError`` when it is not JSON, not a ``chat.completion``
     (no ``choices`` list, a choice that is not an object or carries a ``delta``, a message that is
     not an object) or breaks a rule or limit of the stream, and ``IncompleteStreamError`` when a
     choice has no ``finish_reason`` or there is no choice at all. Each error carries ``partial``.
     """
-    assembler = StreamAssembler(thought_tag=thought_tag, emit_events=False)
+    assembler = StreamAssembler(thought_tag=thought_tag, thought_open=thought_open, emit_events=False)
     try:
         value = _read(body)
     except Malformed as exc:

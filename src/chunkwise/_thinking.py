@@ -37,17 +37,31 @@ def is_tag_name(value: object) -> bool:
 class ThinkTagSplitter:
     """Feed content pieces; get ``(kind, text)`` segments with kind ANSWER, THINKING or TAG."""
 
-    __slots__ = ("_close", "_open", "held", "inside")
+    __slots__ = ("_close", "_open", "held", "inside", "lead")
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, opened: bool = False) -> None:
         self._open = f"<{tag}>"
         self._close = f"</{tag}>"
         #: A tail that may be the start of the tag looked for (shorter than the tag), not yet given out.
         self.held = ""
-        #: True while inside a thinking block.
-        self.inside = False
+        #: True while inside a thinking block. ``opened``: the text begins inside one, its opening
+        #: tag sent in the prompt (a chat template that opens `<think>` for the model).
+        self.inside = opened
+        #: Opened, and nothing fed yet: an opening tag that begins the text (the model wrote it
+        #: anyway) is that block's tag, not thinking text.
+        self.lead = opened
 
     def feed(self, text: str) -> list[Segment]:
+        if self.lead:
+            text = self.held + text
+            self.held = ""
+            if text.startswith(self._open):
+                self.lead = False
+                return [(TAG, self._open), *self.feed(text[len(self._open) :])]
+            if self._open.startswith(text):
+                self.held = text  # "<thi": the opening tag may still come whole
+                return []
+            self.lead = False
         if self.held:
             text = self.held + text  # bounded by the tag's length: no growing buffer
             self.held = ""
