@@ -851,6 +851,24 @@ def test_6_message_resendable_as_next_request() -> None:
     }
 
 
+def test_6_a_call_that_came_without_an_id_goes_back_without_one() -> None:
+    """`"id": ""` (Gemini API 2025) is no id; it went back as `"id": null`, a wrong type to any server
+    that reads the field (hostile review). Calls with ids keep them, in their place."""
+    whole = lambda id_, name: {"id": id_, "type": "function", "function": {"name": name, "arguments": "{}"}}  # noqa: E731
+    completion, _ = run(
+        [
+            chunk(delta_choice(tool_calls=[whole("", "a")])),
+            chunk(delta_choice(tool_calls=[whole("c2", "b")], finish="tool_calls")),
+        ]
+    )
+    sent = completion.to_request_message()["tool_calls"]
+    assert sent == [
+        {"type": "function", "function": {"name": "a", "arguments": "{}"}},
+        {"id": "c2", "type": "function", "function": {"name": "b", "arguments": "{}"}},
+    ]
+    assert list(sent[1]) == ["id", "type", "function"]
+
+
 def test_6_reasoning_goes_back_only_when_asked() -> None:
     """DeepSeek's and Kimi's thinking modes need `reasoning_content` back on a tool-call message
     (hostile review: their next request failed with 400); other servers do not take it."""

@@ -192,7 +192,10 @@ class Message(_Model):
         if self.tool_calls:
             calls = []
             for call in self.tool_calls:
-                item: dict[str, Any] = {"id": call.id, "type": call.type}
+                # No id came (Gemini API 2025 sends "", some servers none): none goes back. A null
+                # would be a wrong type to any server that reads the field.
+                item: dict[str, Any] = {"id": call.id} if call.id is not None else {}
+                item["type"] = call.type
                 if call.function is not None:
                     item["function"] = {"name": call.function.name, "arguments": call.function.arguments}
                 if call.custom is not None:
