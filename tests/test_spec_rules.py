@@ -69,6 +69,12 @@ def test_1_json_lines_read_chunk_by_chunk_and_space_lines_ignored() -> None:
     assert chunkwise.assemble(spaced).message.content == "Hi!"
     with pytest.raises(MalformedChunkError):  # a pretty-printed block that is not an error stays malformed
         chunkwise.assemble(b'{\n  "choices": "x"\n')
+    # A JSON line among an event's data lines still follows that event: it jumped ahead of it, even
+    # past its `[DONE]` (a review of this rule).
+    mixed = b"data: " + json.dumps(first).encode() + b"\n" + json.dumps(last).encode() + b"\n\n"
+    assert chunkwise.assemble(mixed).message.content == "Hi!"
+    with pytest.raises(MalformedChunkError, match="after data: \\[DONE\\]"):
+        chunkwise.assemble(sse(first, last).rstrip(b"\n") + b"\n" + json.dumps(last).encode() + b"\n\n")
 
 
 def test_1_input_forms_sse_event_objects() -> None:

@@ -232,19 +232,26 @@ def test_halves_in_adjacent_text_parts_still_join() -> None:
     assert completion.choices[0].message.content == "x\U0001f600z"
 
 
-def flag_reference(pieces: list[tuple[str, bool]]) -> tuple[str, str, bool]:
+def flag_reference(pieces: list[tuple[str, bool]], tag: str | None = None) -> tuple[str, str, bool]:
     """Gemini's flag decides, character by character (§4.5), written over the whole content at once.
 
     A flagged character is thinking, an unflagged one answer, less the block's tags: `<thought>` all
     flagged opens the block, and `</thought>` closes it if it starts on a flagged character or on the
     first unflagged one after them (whatever flags its other characters have). Any other unflagged
-    character ends the block. Returns (thinking, answer, block still open).
+    character ends the block, and is split by the configured ``tag``: its tags count only when all
+    their characters are unflagged (flagged text between parts of one is no tag). Returns
+    (thinking, answer, a block still open).
     """
     text = "".join(t for t, _ in pieces)
     flags = [f for t, f in pieces for _ in t]
     opening, closing = "<thought>", "</thought>"
+    tagged = (f"<{tag}>", f"</{tag}>") if tag else None
     thinking, answer = [], []
-    inside, i = False, 0
+    inside, tag_inside, i = False, False, 0
+
+    def unflagged(at: int, length: int) -> bool:
+        return at + length <= len(text) and not any(flags[at : at + length])
+
     while i < len(text):
         if flags[i]:
             if not inside and text.startswith(opening, i) and all(flags[i : i + len(opening)]):
@@ -254,26 +261,54 @@ def flag_reference(pieces: list[tuple[str, bool]]) -> tuple[str, str, bool]:
             else:
                 thinking.append(text[i])
                 i += 1
-        elif inside and i > 0 and flags[i - 1] and text.startswith(closing, i):
+            continue
+        if inside and i > 0 and flags[i - 1] and text.startswith(closing, i):
             inside, i = False, i + len(closing)
-        else:
-            inside = False
-            answer.append(text[i])
-            i += 1
-    return "".join(thinking), "".join(answer), inside
+            continue
+        inside = False
+        if tagged is not None:
+            wanted = tagged[1] if tag_inside else tagged[0]
+            if text.startswith(wanted, i) and unflagged(i, len(wanted)):
+                tag_inside, i = not tag_inside, i + len(wanted)
+                continue
+        (thinking if tag_inside else answer).append(text[i])
+        i += 1
+    return "".join(thinking), "".join(answer), inside or tag_inside
 
 
 _FLAG_TEXT = st.lists(
-    st.sampled_from(["<thought>", "</thought>", "<", "</", "/", "tho", "ught>", ">", "a", " ", "é"]),
+    st.sampled_from(
+        [
+            "<thought>",
+            "</thought>",
+            "<think>",
+            "</think>",
+            "<",
+            "</",
+            "/",
+            "tho",
+            "ught>",
+            "thi",
+            "nk>",
+            ">",
+            "a",
+            " ",
+            "é",
+        ]
+    ),
     max_size=6,
 ).map("".join)
 
 
-@given(st.lists(st.tuples(_FLAG_TEXT, st.booleans()), max_size=8), st.sampled_from([None, "think"]))
+@given(
+    st.lists(st.tuples(_FLAG_TEXT, st.booleans()), max_size=8), st.sampled_from([None, "think", "thought"])
+)
 def test_the_thought_flag_decides_each_character(pieces: list[tuple[str, bool]], tag: str | None) -> None:
     """Flagged and unflagged content in any order, tags cut anywhere, across changes of flag: every
-    character goes where its flag says, less the block's tags, as the whole-content reference says;
-    and the events add up to it. (A final review found a flagged `<` held back going to the answer.)"""
+    character goes where its flag says, less the block's tags, and unflagged text is split by the
+    configured tag, as the whole-content reference says; the events add up to it. (Reviews found a
+    flagged `<` held back going to the answer, and an unflagged `<` held by the configured tag's
+    splitter coming out after the flagged text that followed it.)"""
     google = {"google": {"thought": True}}
     deltas = [{"content": t, **({"extra_content": google} if f else {})} for t, f in pieces]
     chunks = [{"choices": [{"index": 0, "delta": d}]} for d in deltas]
@@ -281,8 +316,33 @@ def test_the_thought_flag_decides_each_character(pieces: list[tuple[str, bool]],
     assembler = chunkwise.StreamAssembler(thought_tag=tag)
     events = [e for c in chunks for e in assembler.feed(c)] + assembler.close()
     message = assembler.completion.choices[0].message
-    thinking, answer, open_ = flag_reference(pieces)
+    thinking, answer, open_ = flag_reference(pieces, tag)
     assert (message.reasoning_content or "", message.content or "") == (thinking, answer)
     assert message.thinking_unterminated == open_
     assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == thinking
     assert "".join(e.delta for e in events if isinstance(e, chunkwise.ContentDelta)) == answer
+
+
+def test_flagged_text_comes_after_what_the_configured_tag_held_back() -> None:
+    """The configured tag's splitter held "<" (it may begin `</think>`) when flagged text came: the
+    `<` was released at the end, after that text, and two halves of a pair it parted were joined
+    (a review of the flag rule; §4.6, §11.5)."""
+    google = {"google": {"thought": True}}
+    for tag, deltas, expected in [
+        ("think", [{"content": "<think>a <"}, {"content": "b", "extra_content": google}], "a <b"),
+        (
+            "thought",
+            [
+                {"content": "<thought>\ud83d"},
+                {"content": "</"},
+                {"content": "\ude00", "extra_content": google},
+            ],
+            "\ufffd</\ufffd",
+        ),
+    ]:
+        assembler = chunkwise.StreamAssembler(thought_tag=tag)
+        events = [e for d in deltas for e in assembler.feed({"choices": [{"index": 0, "delta": d}]})]
+        events += assembler.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        events += assembler.close()
+        assert assembler.completion.choices[0].message.reasoning_content == expected
+        assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == expected

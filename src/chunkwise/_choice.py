@@ -429,6 +429,10 @@ class ChoiceState:
                         flagged.held, self.held_flags = pending, self.held_flags + "T" * len(text)
                         return
                     self.release_flagged(out)
+            if self.splitter is not None and self.splitter.held:
+                # Unflagged text held as a possible tag start ("a <"): flagged text now comes
+                # between it and whatever follows, so it is no tag; out first, in order (§4.6).
+                self.release_tagged(out)
             for kind, piece in flagged.feed(text):
                 if kind == TAG:
                     self.side = TAG
@@ -457,6 +461,17 @@ class ChoiceState:
                 self.release_flagged(out)
                 flagged.inside = False  # the block ends where the flag does, closed or not
         self.add_tagged(text, out)
+
+    def release_tagged(self, out: list[Event] | None) -> None:
+        """Give out what the configured tag's splitter held back: a tag's start that is none."""
+        splitter = self.splitter
+        assert splitter is not None
+        splitter.lead = False
+        for kind, piece in splitter.flush():
+            if kind == THINKING:
+                self.add_reasoning(piece, out, content=True)
+            else:
+                self.add_answer(piece, out)
 
     def release_flagged(self, out: list[Event] | None) -> None:
         """Give out what the flagged splitter held back, a tag's start that did not become one:
@@ -589,11 +604,7 @@ class ChoiceState:
         if self.flagged is not None:
             self.release_flagged(out)
         if self.splitter is not None:
-            for kind, piece in self.splitter.flush():
-                if kind == THINKING:
-                    self.add_reasoning(piece, out, content=True)
-                else:
-                    self.add_answer(piece, out)
+            self.release_tagged(out)
         # An open thinking block at the end is kept as thinking and reported (§4).
         self.unterminated = bool(
             (self.splitter is not None and self.splitter.inside)

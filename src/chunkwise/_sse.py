@@ -478,12 +478,14 @@ class SSEDecoder:
             return  # comment / keep-alive
         name, colon, value = line.partition(":")
         if name not in _KNOWN_FIELDS:
-            if line.isspace():
-                return  # spaces alone: a field with no name and no value, which the standard ignores
-            if _chunk_line(line):
+            if not line.strip(" \t"):
+                return  # spaces or tabs alone: a field no one names, which the standard ignores
+            if not (self._data or self._data_blocks) and _chunk_line(line):
                 # JSON lines (a log of chunks without SSE framing): each line is a block of its own.
                 # Gathered into one block they could not be read; a block of several lines is a
-                # pretty-printed error body, whose lines are never a chunk on their own.
+                # pretty-printed error body, whose lines are never a chunk on their own. Not while
+                # an event's data lines wait for their blank line: stray text follows that event
+                # (it would otherwise jump ahead of it, even past its `[DONE]`).
                 self._end_stray(out)
                 self._add_stray(line)
                 self._end_stray(out)
