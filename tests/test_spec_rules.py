@@ -1062,6 +1062,24 @@ def test_9_no_choice_at_all_is_incomplete() -> None:
         chunkwise.assemble(sse(chunk(usage={"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1})))
 
 
+def test_9_vllm_error_object_is_a_server_error() -> None:
+    """vLLM's error body has no `error` key: `{"object": "error", "message", "type", "code"}`. It was
+    merged as a chunk, its fields kept as extras, and the stream went on (a review)."""
+    error = {"object": "error", "message": "boom", "type": "BadRequestError", "param": None, "code": 400}
+    first = chunk(delta_choice(role="assistant", content="a"))
+    for body in (sse(first, error, done=False), sse(first, done=False) + json.dumps(error).encode() + b"\n"):
+        with pytest.raises(ServerError, match="server error 400: boom") as caught:
+            chunkwise.assemble(body)
+        assert caught.value.body == error and caught.value.code == 400
+        assert caught.value.partial is not None and caught.value.partial.message.content == "a"
+        assert "type" not in (caught.value.partial.model_extra or {})
+    with pytest.raises(ServerError, match="400: boom"):
+        chunkwise.parse_completion(error)
+    # A chunk that says `object: "error"` but brings choices is a chunk (the field is its envelope's).
+    odd = chunk(delta_choice(content="b", finish="stop"), object="error")
+    assert chunkwise.assemble([odd]).message.content == "b"
+
+
 def test_9_server_error_carries_body_and_partial() -> None:
     """OpenRouter sends `"error": {"code": 400}` on a chunk that also carries usage: both kept."""
     body = sse(

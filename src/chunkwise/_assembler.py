@@ -511,6 +511,10 @@ class StreamAssembler:
             # `[DONE]` ends the stream (§1); a chunk after it is never merged into the finished answer.
             raise Malformed("a chunk arrived after data: [DONE]")
         choices = chunk.get("choices")
+        if not choices and chunk.get("object") == "error":
+            # vLLM and FastChat-style servers write an error as `{"object": "error", "message",
+            # "type", "code"}`, with no `error` key: an error body, not a chunk to merge (§9).
+            self._raise_server_error(chunk, events)
         if choices and self._finished:
             # Data for a finished choice is refused before anything of its chunk is merged (§11).
             for raw in choices if type(choices) is list else ():

@@ -234,9 +234,9 @@ def read_object(chunk: Any) -> Any:
 
 
 def is_error_body(value: Any) -> bool:
-    """``{"error": {...}}`` or Gemini's ``[{"error": {...}}]``."""
+    """``{"error": {...}}``, Gemini's ``[{"error": {...}}]``, or vLLM's ``{"object": "error", ...}``."""
     if type(value) is dict:
-        return bool(value.get("error"))
+        return bool(value.get("error")) or (value.get("object") == "error" and not value.get("choices"))
     if type(value) is list and value:
         return all(type(v) is dict and bool(v.get("error")) for v in value)
     return False

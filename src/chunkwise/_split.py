@@ -274,8 +274,8 @@ class _Responses:
     def _apply(self, chunk: dict[str, Any]) -> None:
         """Note the choices, finishes and calls ``chunk`` brings (malformed parts are passed over:
         the assembler reports them)."""
-        if chunk.get("error"):
-            self.failed = True  # OpenRouter's error chunk: the response ends here
+        if chunk.get("error") or (chunk.get("object") == "error" and not chunk.get("choices")):
+            self.failed = True  # OpenRouter's error chunk, vLLM's error body: the response ends here
         self.last_id = chunk.get("id")
         for index, entry in _entries(chunk):
             choice = self.choices.get(index)
