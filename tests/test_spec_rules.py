@@ -73,6 +73,18 @@ def test_1_json_lines_read_chunk_by_chunk_and_space_lines_ignored() -> None:
     # past its `[DONE]` (a review of this rule).
     mixed = b"data: " + json.dumps(first).encode() + b"\n" + json.dumps(last).encode() + b"\n\n"
     assert chunkwise.assemble(mixed).message.content == "Hi!"
+    middle = chunk(delta_choice(content=", you"))
+    run_of_lines = (
+        (b"data: " + json.dumps(first).encode() + b"\n" + json.dumps(middle).encode() + b"\n")
+        + json.dumps(last).encode()
+        + b"\n\n"
+    )
+    for cut in range(len(run_of_lines) + 1):  # several chunk lines after a data line: each in order
+        assembler = StreamAssembler()
+        assembler.feed_bytes(run_of_lines[:cut])
+        assembler.feed_bytes(run_of_lines[cut:])
+        assembler.close()
+        assert assembler.completion.message.content == "Hi, you!", cut
     with pytest.raises(MalformedChunkError, match="after data: \\[DONE\\]"):
         chunkwise.assemble(sse(first, last).rstrip(b"\n") + b"\n" + json.dumps(last).encode() + b"\n\n")
 
@@ -873,6 +885,27 @@ def test_6_a_call_that_came_without_an_id_goes_back_without_one() -> None:
         {"id": "c2", "type": "function", "function": {"name": "b", "arguments": "{}"}},
     ]
     assert list(sent[1]) == ["id", "type", "function"]
+
+
+def test_6_an_empty_id_from_a_validated_body_goes_back_as_none() -> None:
+    """A completion built with `model_validate` from a raw body keeps `"id": ""`; it goes back
+    without an id too (a review: only the assembled message left it out)."""
+    body = {
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": "", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                    ],
+                },
+            }
+        ]
+    }
+    sent = chunkwise.ChatCompletion.model_validate(body).to_request_message()
+    assert sent["tool_calls"] == [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]
 
 
 def test_6_reasoning_goes_back_only_when_asked() -> None:

@@ -318,7 +318,7 @@ def test_the_thought_flag_decides_each_character(pieces: list[tuple[str, bool]],
     message = assembler.completion.choices[0].message
     thinking, answer, open_ = flag_reference(pieces, tag)
     assert (message.reasoning_content or "", message.content or "") == (thinking, answer)
-    assert message.thinking_unterminated == open_
+    assert message.thinking_unterminated == (open_ and bool(thinking))  # reported with thinking (4.4)
     assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == thinking
     assert "".join(e.delta for e in events if isinstance(e, chunkwise.ContentDelta)) == answer
 
@@ -346,3 +346,28 @@ def test_flagged_text_comes_after_what_the_configured_tag_held_back() -> None:
         events += assembler.close()
         assert assembler.completion.choices[0].message.reasoning_content == expected
         assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == expected
+
+
+def test_thought_open_reports_unterminated_only_with_thinking_and_flagged_text_begins_the_content() -> None:
+    """A turn of tool calls with `thought_open` has no thinking: it was reported unterminated with no
+    `ReasoningDone` to say so (events and result disagreed). Gemini-flagged text begins the content
+    too: an unflagged `<think>` after it is thinking text, as when all is unflagged (a review)."""
+    call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    for deltas in ([{"role": "assistant", "tool_calls": [call]}], [{"content": "<think>"}]):
+        assembler = chunkwise.StreamAssembler(thought_tag="think", thought_open=True)
+        events = [e for d in deltas for e in assembler.feed({"choices": [{"index": 0, "delta": d}]})]
+        events += assembler.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        events += assembler.close()
+        assert not assembler.completion.choices[0].message.thinking_unterminated
+        assert not [e for e in events if isinstance(e, chunkwise.ReasoningDone)]
+    google = {"google": {"thought": True}}
+    results = []
+    for first in ({"content": "x", "extra_content": google}, {"content": "x"}):
+        assembler = chunkwise.StreamAssembler(thought_tag="think", thought_open=True)
+        for delta in (first, {"content": "<think>y</think>z"}):
+            assembler.feed({"choices": [{"index": 0, "delta": delta}]})
+        assembler.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        assembler.close()
+        message = assembler.completion.choices[0].message
+        results.append((message.reasoning_content, message.content))
+    assert results == [("x<think>y", "z"), ("x<think>y", "z")]

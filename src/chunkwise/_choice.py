@@ -429,10 +429,12 @@ class ChoiceState:
                         flagged.held, self.held_flags = pending, self.held_flags + "T" * len(text)
                         return
                     self.release_flagged(out)
-            if self.splitter is not None and self.splitter.held:
-                # Unflagged text held as a possible tag start ("a <"): flagged text now comes
-                # between it and whatever follows, so it is no tag; out first, in order (§4.6).
-                self.release_tagged(out)
+            if self.splitter is not None:
+                if self.splitter.held:
+                    # Unflagged text held as a possible tag start ("a <"): flagged text now comes
+                    # between it and whatever follows, so it is no tag; out first, in order (§4.6).
+                    self.release_tagged(out)
+                self.splitter.lead = False  # the content has begun: an opening tag no longer begins it
             for kind, piece in flagged.feed(text):
                 if kind == TAG:
                     self.side = TAG
@@ -601,13 +603,18 @@ class ChoiceState:
     def end(self, out: list[Event] | None) -> None:
         """No more text will come: release what was held back (a tag prefix, half a surrogate pair)."""
         tally = self.limits.tally
+        splitter = self.splitter
+        # With `thought_open`, a block no content was ever written into (a turn of tool calls) was
+        # never left open by the answer: `lead` with nothing held means no content came.
+        unused = splitter is not None and splitter.lead and not splitter.held
         if self.flagged is not None:
             self.release_flagged(out)
-        if self.splitter is not None:
+        if splitter is not None:
             self.release_tagged(out)
-        # An open thinking block at the end is kept as thinking and reported (§4).
-        self.unterminated = bool(
-            (self.splitter is not None and self.splitter.inside)
+        # An open thinking block at the end is kept as thinking and reported (§4.4), when there is
+        # thinking to report: `ReasoningDone` says it, and a choice without thinking has none.
+        self.unterminated = self.reasoning is not None and bool(
+            (splitter is not None and splitter.inside and not unused)
             or (self.flagged is not None and self.flagged.inside)
         )
         added = self.text.flush(tally)

@@ -194,7 +194,7 @@ class Message(_Model):
             for call in self.tool_calls:
                 # No id came (Gemini API 2025 sends "", some servers none): none goes back. A null
                 # would be a wrong type to any server that reads the field.
-                item: dict[str, Any] = {"id": call.id} if call.id is not None else {}
+                item: dict[str, Any] = {"id": call.id} if call.id else {}
                 item["type"] = call.type
                 if call.function is not None:
                     item["function"] = {"name": call.function.name, "arguments": call.function.arguments}

@@ -480,12 +480,14 @@ class SSEDecoder:
         if name not in _KNOWN_FIELDS:
             if not line.strip(" \t"):
                 return  # spaces or tabs alone: a field no one names, which the standard ignores
-            if not (self._data or self._data_blocks) and _chunk_line(line):
+            if _chunk_line(line):
                 # JSON lines (a log of chunks without SSE framing): each line is a block of its own.
                 # Gathered into one block they could not be read; a block of several lines is a
-                # pretty-printed error body, whose lines are never a chunk on their own. Not while
-                # an event's data lines wait for their blank line: stray text follows that event
-                # (it would otherwise jump ahead of it, even past its `[DONE]`).
+                # pretty-printed error body, whose lines are never a chunk on their own. An event
+                # whose data lines still wait for their blank line ends here, and stray lines
+                # pending after it go next: the chunk line follows both, never jumps ahead (not
+                # even past a `[DONE]`).
+                self._dispatch(out)
                 self._end_stray(out)
                 self._add_stray(line)
                 self._end_stray(out)
