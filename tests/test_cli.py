@@ -645,4 +645,4 @@ def test_thought_open_splits_a_stream_that_has_only_the_closing_tag(tmp_path: Pa
     assert code == 0 and json.loads(out)["completion"]["choices"][0]["message"]["content"] == "4"
     for archive in ([], ["--jsonl"]):
         code, _, err = run(["replay", str(body), "--thought-open", *archive])
-        assert code == 2 and "needs thought_tag" in err
+        assert code == 2 and "--thought-open needs --thought-tag" in err

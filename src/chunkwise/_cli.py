@@ -331,6 +331,7 @@ def _run(argv: list[str], out: Output) -> int:
 
 
 def _replay(args: argparse.Namespace, out: Output) -> int:
+    _check_thought_open(args)
     try:
         # Events are built only when they are shown.
         assembler = StreamAssembler(
@@ -389,6 +390,7 @@ def _replay_archive(args: argparse.Namespace, out: Output) -> int:
     if jobs < 0:
         raise _UsageError(f"-j must be >= 0, not {jobs}")
     try:
+        _check_thought_open(args)
         StreamAssembler(thought_tag=args.thought_tag, thought_open=args.thought_open)  # checked once, here
         files = _archive.expand(args.file)
     except ValueError as exc:
@@ -447,6 +449,11 @@ def _record_command(args: argparse.Namespace) -> int:
         return _record.record_command(args, sys.stderr)
     except _record.RecordUsageError as exc:
         raise _UsageError(str(exc)) from exc
+
+
+def _check_thought_open(args: argparse.Namespace) -> None:
+    if args.thought_open and args.thought_tag is None:
+        raise _UsageError("--thought-open needs --thought-tag: the tag whose block the content begins in")
 
 
 def _serve_command(args: argparse.Namespace) -> int:
