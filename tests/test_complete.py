@@ -442,3 +442,24 @@ def test_choices_without_an_index_take_their_position() -> None:
         (0, "one", "stop"),
         (1, "two", "length"),
     ]
+
+
+def test_parse_refuses_nan_and_infinity_as_the_rest_of_chunkwise_does() -> None:
+    """`parse` and `parse_arguments` validated `NaN`/`Infinity` (pydantic reads them), while the same
+    call's `arguments_error` said they are not JSON (a review)."""
+
+    class F(BaseModel):
+        x: float
+
+    call = {"id": "1", "type": "function", "function": {"name": "f", "arguments": '{"x": Infinity}'}}
+    message = chunkwise.parse_completion(answer(content='{"x": NaN}', tool_calls=[call])).message
+    with pytest.raises(OutputParseError, match="NaN is not a JSON value") as info:
+        message.parse(F, finish_reason="stop")
+    assert info.value.reason == "invalid"
+    tool_call = (message.tool_calls or [])[0]
+    assert tool_call.arguments_error is not None
+    with pytest.raises(OutputParseError, match="Infinity is not a JSON value"):
+        tool_call.parse_arguments(F, finish_reason="tool_calls")
+    assert chunkwise.parse_completion(answer(content='{"x": 1.5}')).message.parse(
+        F, finish_reason="stop"
+    ) == F(x=1.5)

@@ -599,3 +599,43 @@ def test_sse_text_fed_as_a_payload_says_so() -> None:
     with pytest.raises(MalformedChunkError) as caught:
         chunkwise.assemble(["{not json"])
     assert "SSE" not in str(caught.value)
+
+
+def test_a_fragment_refused_midway_leaves_its_events_with_what_it_merged() -> None:
+    """A call made by a fragment whose later field is refused stays in the partial: its
+    ToolCallStarted (and arguments) must be in the events too. And whole calls on an entry restating
+    the finish are complete on arrival: each has its Done, even when a later fragment is refused
+    (a review: the partial held a call the events never started, or never finished)."""
+    a = StreamAssembler()
+    a.feed(_c({"content": "Let me check."}))
+    bad = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": "{}"},
+        "extra_content": 5,
+    }
+    with pytest.raises(MalformedChunkError) as caught:
+        a.feed(_c({"tool_calls": [bad]}))
+    calls = caught.value.partial.message.tool_calls or []
+    assert [(c.id, c.function.arguments) for c in calls if c.function] == [("call_1", "{}")]
+    started = [e for e in caught.value.events if isinstance(e, chunkwise.ToolCallStarted)]
+    deltas = [e.delta for e in caught.value.events if isinstance(e, chunkwise.ToolCallArgumentsDelta)]
+    assert [(e.id, e.name) for e in started] == [("call_1", "get_weather")] and deltas == ["{}"]
+
+    a = StreamAssembler()
+    whole = {"index": 0, "id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    a.feed(_c({"tool_calls": [whole]}, "tool_calls"))
+    second = {"index": 1, "id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}
+    with pytest.raises(MalformedChunkError) as caught:
+        a.feed(_c({"tool_calls": [second, {"index": 1, "type": "custom"}]}, "tool_calls"))
+    done = [e.id for e in caught.value.events if isinstance(e, chunkwise.ToolCallDone)]
+    assert [c.id for c in caught.value.partial.message.tool_calls or []] == ["a", "b"] and done == ["b"]
+
+
+def test_a_custom_call_named_function_later_is_sent_as_both() -> None:
+    """`type: "function"` on a custom call was kept (a call of type function with a custom body, sent
+    back so); the reverse was already refused. Both directions are one rule now."""
+    a = StreamAssembler()
+    a.feed(_c({"tool_calls": [{"index": 0, "id": "c1", "custom": {"name": "run", "input": "ls"}}]}))
+    with pytest.raises(MalformedChunkError, match="both as a function and as a custom call"):
+        a.feed(_c({"tool_calls": [{"index": 0, "type": "function"}]}, "tool_calls"))

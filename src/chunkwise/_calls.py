@@ -196,6 +196,40 @@ class Calls:
             self.calls.append(call)
             if self.reopened is not None:
                 self.reopened.append(call)
+        added: list[str] = []  # filled as the arguments are merged, so a later refusal keeps them said
+        try:
+            self._merge_fragment(fragment, call, call_id, index, name, function, custom, body, added)
+        finally:
+            # The events say what was merged, also when a later field of the fragment is refused:
+            # the call and its arguments stay in the partial, so its events must show them (§11).
+            if out is not None:
+                if started:
+                    out.append(
+                        ToolCallStarted(
+                            choice=self.choice.index,
+                            call=call.position,
+                            id=call.id,
+                            name=call.name,
+                            call_type=call_type(call),
+                        )
+                    )
+                if added and added[0]:
+                    out.append(arguments_delta(self.choice.index, call.position, added[0]))
+
+    def _merge_fragment(
+        self,
+        fragment: dict[str, Any],
+        call: Call,
+        call_id: Any,
+        index: Any,
+        name: Any,
+        function: dict[str, Any] | None,
+        custom: dict[str, Any] | None,
+        body: dict[str, Any] | None,
+        added: list[str],
+    ) -> None:
+        """Every field of one fragment into ``call``, each by its rule; the arguments it adds are
+        put in ``added`` at once (the caller's events must show them if a later field fails)."""
         if call_id and call.id is None:
             call.id = call_id
             self.by_id[call_id] = call
@@ -203,15 +237,17 @@ class Calls:
             self.by_index[index] = call
         self.last = call
 
-        kind = "custom" if custom is not None or fragment.get("type") == "custom" else None
-        if function is not None:
+        # The kind, from the body sent or the `type` named: a custom call named "function" later (or
+        # the reverse) is one call sent as both, whichever came first.
+        named = fragment.get("type")
+        kind = "custom" if custom is not None or named == "custom" else None
+        if function is not None or named == "function":
             kind = "function" if kind is None else "both"
         if kind is not None and kind != call.kind:
             if call.kind is not None or kind == "both":
                 raise Malformed(f"tool call {call.position} is sent both as a function and as a custom call")
             call.kind = kind
 
-        text = None
         if body is not None:
             field = "input" if body is custom else "arguments"
             # The name (§5): set once. The Vertex repeat of the same name is not appended (openai-
@@ -234,7 +270,7 @@ class Calls:
                 if text:
                     if self.choice.finish_reason is not None:
                         self.late("tool-call arguments", call)
-                    text = call.args.add(text, self.limits.tally)
+                    added.append(call.args.add(text, self.limits.tally))
             known = _CUSTOM_KNOWN if body is custom else _FUNCTION_KNOWN
             if not known.issuperset(body):
                 if call.function_extra is None:
@@ -260,20 +296,6 @@ class Calls:
             if call.extra is None:
                 call.extra = {}
             merge(call.extra, {k: v for k, v in fragment.items() if k not in _CALL_KNOWN}, self.limits)
-
-        if out is not None:
-            if started:
-                out.append(
-                    ToolCallStarted(
-                        choice=self.choice.index,
-                        call=call.position,
-                        id=call.id,
-                        name=call.name,
-                        call_type=call_type(call),
-                    )
-                )
-            if text:
-                out.append(arguments_delta(self.choice.index, call.position, text))
 
     def identify(self, call_id: Any, index: Any, name: Any) -> Call | None:
         """The call a fragment with this id, index and name continues, or None for a new call.

@@ -226,9 +226,11 @@ class ChoiceState:
             self.apply(raw, out)  # `reopened` is set: `apply` takes the entry itself this time
         finally:
             reopened, tools.reopened = tools.reopened, None
-        if out is not None:
-            for call in reopened:
-                out.append(tools.done(call))
+            # Such calls are complete on arrival: each has its Done, also when a later fragment of
+            # the entry is refused (the calls merged before it stay in the partial, §11).
+            if out is not None:
+                for call in reopened:
+                    out.append(tools.done(call))
 
     def refuse_late(self, raw: dict[str, Any]) -> bool:
         """For a finished choice: raise (through ``late``) if this entry brings text, thinking, a

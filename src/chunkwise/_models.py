@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._errors import OutputParseError
+from ._payloads import Malformed
+from ._payloads import loads as _strict_json
 from ._payloads import parse_arguments as _read_arguments
 
 __all__ = [
@@ -280,7 +282,7 @@ def _check_finish(finish_reason: str | None, what: str) -> None:
 
 def _validate(model: type[M], text: str, finish_reason: str | None, what: str) -> M:
     try:
-        return model.model_validate_json(text)
+        value = model.model_validate_json(text)
     except ValidationError as exc:
         raise OutputParseError(
             f"{what} is not a valid {model.__name__}: {exc.error_count()} error(s), first: "
@@ -290,6 +292,15 @@ def _validate(model: type[M], text: str, finish_reason: str | None, what: str) -
             finish_reason=finish_reason,
             validation_error=exc,
         ) from exc
+    try:
+        # JSON as chunkwise reads it everywhere: pydantic's reading takes NaN and Infinity, which
+        # `arguments_error` and `parsed_arguments` call invalid JSON (behaviour.md 11.6).
+        _strict_json(text)
+    except Malformed as exc:
+        raise OutputParseError(
+            f"{what}: {exc}", reason="invalid", text=text, finish_reason=finish_reason
+        ) from None
+    return value
 
 
 def _thought_signature(extra: dict[str, Any] | None) -> str | None:
