@@ -181,8 +181,29 @@ def test_bad_options_raise_invalid_argument_when_the_strategy_is_built(options: 
         lambda: cs.chunks_from({"choices": [{"index": 0}]}),
         lambda: cs.completions(thinking="yes"),  # type: ignore[arg-type]
         lambda: cs.sse_bytes([], done="no"),  # type: ignore[arg-type]
+        lambda: cs.sse_bytes([1]),  # type: ignore[list-item]
+        lambda: cs.chunks_from({"id": "x", "created": 1, "model": "m", "choices": [{"message": {}}]}),
+        lambda: cs.chunks_from(
+            {
+                "id": "x",
+                "created": 1,
+                "model": "m",
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"tool_calls": [{"type": "function"}]}}
+                ],
+            }
+        ),
     ],
-    ids=["completion-str", "no-choices", "choice-without-message", "thinking-str", "done-str"],
+    ids=[
+        "completion-str",
+        "no-choices",
+        "choice-without-message",
+        "thinking-str",
+        "done-str",
+        "chunk-not-a-mapping",
+        "choice-without-index",
+        "call-without-id",
+    ],
 )
 def test_the_other_strategies_check_their_arguments_when_built(build: Any) -> None:
     """A completion that is not one, or a flag that is not a bool, is InvalidArgument at once; it was a

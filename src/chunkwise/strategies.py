@@ -149,14 +149,33 @@ def _check_bool(name: str, value: bool) -> None:
 
 
 def _check_completion(completion: Mapping[str, Any]) -> None:
-    """The shape ``completions()`` draws, checked when the strategy is built, not at draw time."""
+    """The shape ``completions()`` draws (what streaming it reads), checked when the strategy is
+    built, not at draw time: the envelope, each choice's index, message and finish reason, each
+    call's id and type, a legacy call's name and arguments."""
     if not isinstance(completion, Mapping):
         raise InvalidArgument(f"completion must be a mapping, not {type(completion).__name__}")
+    missing = [key for key in ("id", "created", "model") if key not in completion]
+    if missing:
+        raise InvalidArgument(
+            f"completion has no {', '.join(map(repr, missing))} (the envelope each chunk repeats)"
+        )
     choices = completion.get("choices")
     if not isinstance(choices, list) or not all(
         isinstance(c, Mapping) and isinstance(c.get("message"), Mapping) for c in choices
     ):
         raise InvalidArgument("completion['choices'] must be a list of choices, each with a `message`")
+    for position, choice in enumerate(choices):
+        if "index" not in choice or "finish_reason" not in choice:
+            raise InvalidArgument(f"choice {position} needs `index` and `finish_reason`")
+        message = choice["message"]
+        for call in message.get("tool_calls") or []:
+            if not isinstance(call, Mapping) or "id" not in call or "type" not in call:
+                raise InvalidArgument(f"choice {position}: each tool call needs `id` and `type`")
+        legacy = message.get("function_call")
+        if legacy is not None and (
+            not isinstance(legacy, Mapping) or "name" not in legacy or "arguments" not in legacy
+        ):
+            raise InvalidArgument(f"choice {position}: `function_call` needs `name` and `arguments`")
 
 
 def _check_thought_tag(thought_tag: str | None) -> None:
@@ -642,6 +661,8 @@ def sse_bytes(chunks: Sequence[Mapping[str, Any]], *, done: bool = True, line_en
     if line_ending not in ("\n", "\r\n", "\r"):
         raise InvalidArgument(f"line_ending={line_ending!r} must be one of '\\n', '\\r\\n', '\\r'")
     _check_bool("done", done)
+    if not all(isinstance(chunk, Mapping) for chunk in chunks):
+        raise InvalidArgument("chunks must be mappings (chunk dicts)")
     events = [f"data: {json.dumps(chunk, ensure_ascii=False)}" for chunk in chunks]
     if done:
         events.append("data: [DONE]")
