@@ -639,3 +639,12 @@ def test_a_custom_call_named_function_later_is_sent_as_both() -> None:
     a.feed(_c({"tool_calls": [{"index": 0, "id": "c1", "custom": {"name": "run", "input": "ls"}}]}))
     with pytest.raises(MalformedChunkError, match="both as a function and as a custom call"):
         a.feed(_c({"tool_calls": [{"index": 0, "type": "function"}]}, "tool_calls"))
+
+
+@pytest.mark.parametrize("option", ["require_done", "emit_events", "thought_open"])
+@pytest.mark.parametrize("value", ["no", 0, 1, None])
+def test_the_flags_must_be_bools(option: str, value: object) -> None:
+    """`require_done="no"` required `[DONE]` (a truthy string); every flag is a bool or a ValueError,
+    as the constructor's other options are (a review)."""
+    with pytest.raises(ValueError, match=f"{option} must be True or False"):
+        StreamAssembler(thought_tag="think", **{option: value})  # type: ignore[arg-type]

@@ -189,8 +189,13 @@ class StreamAssembler:
     ) -> None:
         if thought_tag is not None and not is_tag_name(thought_tag):
             raise ValueError(f"thought_tag must be a tag name such as 'think', not {thought_tag!r}")
-        if type(thought_open) is not bool:
-            raise ValueError(f"thought_open must be True or False, not {thought_open!r}")
+        for name, flag in (
+            ("thought_open", thought_open),
+            ("require_done", require_done),
+            ("emit_events", emit_events),
+        ):
+            if type(flag) is not bool:  # `require_done="no"` would require it
+                raise ValueError(f"{name} must be True or False, not {flag!r}")
         if thought_open and thought_tag is None:
             raise ValueError("thought_open=True needs thought_tag: the tag whose block the content begins in")
         self._thought_tag = thought_tag
@@ -599,6 +604,11 @@ class StreamAssembler:
         blank line counts, a last line cut in two that cannot be read does not), and text held back
         is released; the error is ``IncompleteStreamError`` with that partial, or the error those
         last lines themselves raise (a server error, a malformed chunk).
+
+        It fails even when every choice has finished (and ``close`` would accept the stream): the
+        connection broke before the server ended the stream, so what it still had to send (usage
+        on a trailing chunk, ``[DONE]``) is lost, and the caller is told; the error's partial holds
+        the finished answer, and ``unfinished_choices`` is empty.
         """
         self._require_open()
         events: list[Event] = []
