@@ -253,8 +253,9 @@ class Calls:
             # The name (§5): set once. The Vertex repeat of the same name is not appended (openai-
             # python, pydantic-ai and LangChain make `get_weatherget_weather` of it). Older servers
             # stream a name in pieces without an id: appended while the call has no arguments yet.
-            # A different name under an id, or once arguments began, is a server inconsistency:
-            # the first name is kept, since the arguments were written for it.
+            # A different name under an id is a server inconsistency: the first name is kept, since
+            # the arguments were written for it. (Without an id, a different name once arguments
+            # began opens the next call: `identify`, §5.5.)
             if name and name != call.name:
                 if call.name is None:
                     call.name = name
