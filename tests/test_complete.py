@@ -379,10 +379,12 @@ def test_output_cut_by_the_finish_reason_is_named_as_cut(finish: str) -> None:
     with pytest.raises(OutputParseError) as info:
         choice.message.parse(CalendarEvent, finish_reason=choice.finish_reason)
     assert (info.value.reason, info.value.finish_reason) == (finish, finish)
+    assert info.value.text == json.dumps(EVENT)  # the text that came, to salvage (a review: it was None)
     assert choice.message.tool_calls is not None
     with pytest.raises(OutputParseError) as info:
         choice.message.tool_calls[0].parse_arguments(CalendarEvent, finish_reason=choice.finish_reason)
     assert info.value.reason == finish and "cut short" in info.value.message
+    assert info.value.text == '{"name": "Sci'
 
 
 def test_a_refusal_is_named_as_a_refusal() -> None:

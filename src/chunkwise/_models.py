@@ -97,7 +97,8 @@ class ToolCall(_Model):
         Raises ``OutputParseError`` (``reason``: ``length``, ``content_filter``, ``empty`` for a
         custom call, ``invalid`` with pydantic's ``validation_error``).
         """
-        _check_finish(finish_reason, "the call's arguments")
+        cut_text = self.function.arguments if self.function is not None else None
+        _check_finish(finish_reason, "the call's arguments", cut_text)
         if self.function is None:
             raise OutputParseError(
                 "a custom tool call has free-form input, not JSON arguments",
@@ -156,7 +157,6 @@ class Message(_Model):
                 refusal=self.refusal,
                 finish_reason=finish_reason,
             )
-        _check_finish(finish_reason, "the answer")
         content = self.content
         if isinstance(content, list):
             content = "".join(
@@ -164,6 +164,7 @@ class Message(_Model):
                 for part in content
                 if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
             )
+        _check_finish(finish_reason, "the answer", content or None)
         if not content:
             raise OutputParseError(
                 "the message has no content to parse", reason="empty", finish_reason=finish_reason
@@ -271,12 +272,13 @@ class ChatCompletion(_Model):
         return self.choices[choice].message.to_request_message(reasoning=reasoning)
 
 
-def _check_finish(finish_reason: str | None, what: str) -> None:
-    """``length`` and ``content_filter`` cut the output: whatever it is, it is not the whole answer."""
+def _check_finish(finish_reason: str | None, what: str, text: str | None) -> None:
+    """``length`` and ``content_filter`` cut the output: whatever it is, it is not the whole answer.
+    The error keeps the text that came (``text``, as its docstring says), for a caller to salvage."""
     for cut in ("length", "content_filter"):
         if finish_reason == cut:
             raise OutputParseError(
-                f"{what} was cut short (finish_reason {cut!r})", reason=cut, finish_reason=cut
+                f"{what} was cut short (finish_reason {cut!r})", reason=cut, text=text, finish_reason=cut
             )
 
 
