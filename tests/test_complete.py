@@ -465,3 +465,12 @@ def test_parse_refuses_nan_and_infinity_as_the_rest_of_chunkwise_does() -> None:
     assert chunkwise.parse_completion(answer(content='{"x": 1.5}')).message.parse(
         F, finish_reason="stop"
     ) == F(x=1.5)
+
+
+def test_parse_with_something_not_a_model_is_a_type_error() -> None:
+    """`parse(dict)` failed with an AttributeError deep inside pydantic's call (a review)."""
+    completion = chunkwise.parse_completion(answer(content="{}", refusal="no"))
+    event = CalendarEvent(**EVENT)
+    for model in (dict, event, "CalendarEvent"):
+        with pytest.raises(TypeError, match="pydantic model class"):
+            completion.message.parse(model)  # type: ignore[arg-type]

@@ -97,6 +97,7 @@ class ToolCall(_Model):
         Raises ``OutputParseError`` (``reason``: ``length``, ``content_filter``, ``empty`` for a
         custom call, ``invalid`` with pydantic's ``validation_error``).
         """
+        _check_model(model)
         cut_text = self.function.arguments if self.function is not None else None
         _check_finish(finish_reason, "the call's arguments", cut_text)
         if self.function is None:
@@ -150,6 +151,7 @@ class Message(_Model):
         (``reason``: ``refusal``, ``length``, ``content_filter``, ``empty``, or ``invalid`` with
         pydantic's ``validation_error``).
         """
+        _check_model(model)
         if self.refusal:
             raise OutputParseError(
                 f"the model refused: {self.refusal[:200]}",
@@ -280,6 +282,12 @@ def _check_finish(finish_reason: str | None, what: str, text: str | None) -> Non
             raise OutputParseError(
                 f"{what} was cut short (finish_reason {cut!r})", reason=cut, text=text, finish_reason=cut
             )
+
+
+def _check_model(model: Any) -> None:
+    """A caller's mistake, said as one: ``parse(dict)`` failed with an AttributeError deep inside."""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"model must be a pydantic model class, not {model!r}")
 
 
 def _validate(model: type[M], text: str, finish_reason: str | None, what: str) -> M:
