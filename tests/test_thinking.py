@@ -78,14 +78,9 @@ def test_opened_any_text_any_split(text: str, data: st.DataObject) -> None:
     assert everything == text
     assert (thinking, answer) == reference(text, opened=True)
     # Through the assembler too (its own fast path for pieces without `<`), events included.
-    assembler = chunkwise.StreamAssembler(thought_tag="think", thought_open=True)
-    events = [e for p in pieces for e in assembler.feed({"choices": [{"index": 0, "delta": {"content": p}}]})]
-    events += (
-        assembler.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + assembler.close()
-    )
-    message = assembler.completion.choices[0].message
+    message, events = _run_deltas([{"content": p} for p in pieces], thought_tag="think", thought_open=True)
     assert (message.reasoning_content or "", message.content or "") == (thinking, answer)
-    assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == thinking
+    assert _texts(events)[0] == thinking
 
 
 @pytest.mark.parametrize(
@@ -113,6 +108,35 @@ def test_thought_open_through_the_assembler(pieces: list[str], expected: tuple[s
     assert chunkwise.assemble(body, thought_tag="think", thought_open=True) == assembler.completion
     with pytest.raises(ValueError, match="needs thought_tag"):
         chunkwise.StreamAssembler(thought_open=True)
+
+
+def _run_deltas(
+    deltas: list[dict[str, object]], **options: object
+) -> tuple[chunkwise.Message, list[chunkwise.Event]]:
+    """Each delta fed as one chunk of choice 0, then a `stop` finish and `close()`: the message, all events."""
+    assembler = chunkwise.StreamAssembler(**options)  # type: ignore[arg-type]
+    events = [e for d in deltas for e in assembler.feed({"choices": [{"index": 0, "delta": d}]})]
+    events += assembler.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    events += assembler.close()
+    return assembler.completion.choices[0].message, events
+
+
+def _run_bytes(
+    body: bytes, size: int, tag: str | None
+) -> tuple[chunkwise.ChatCompletion, list[chunkwise.Event]]:
+    """``body`` fed to ``feed_bytes`` in pieces of ``size`` bytes, then ``close()``."""
+    assembler = chunkwise.StreamAssembler(thought_tag=tag)
+    events = []
+    for start in range(0, len(body), size):
+        events += assembler.feed_bytes(body[start : start + size])
+    events += assembler.close()
+    return assembler.completion, events
+
+
+def _texts(events: list[chunkwise.Event]) -> tuple[str, str]:
+    """The thinking and the answer the events add up to."""
+    thinking = "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta))
+    return thinking, "".join(e.delta for e in events if isinstance(e, chunkwise.ContentDelta))
 
 
 def _sse_contents(*deltas: dict[str, object]) -> bytes:
@@ -150,14 +174,10 @@ def test_halves_of_a_pair_split_by_thinking_do_not_join(
     into an emoji the server never sent: the answer held its half through the thought block.)"""
     body = _sse_contents(*deltas)
     for size in (len(body), 7, 1):
-        assembler = chunkwise.StreamAssembler(thought_tag=tag)
-        events = []
-        for start in range(0, len(body), size):
-            events += assembler.feed_bytes(body[start : start + size])
-        events += assembler.close()
-        message = assembler.completion.choices[0].message
+        completion, events = _run_bytes(body, size, tag)
+        message = completion.choices[0].message
         assert (message.content, message.reasoning_content) == ("x\ufffd\ufffdz", "y")
-        assert assembler.completion.replaced_characters == 2
+        assert completion.replaced_characters == 2
         assert "".join(e.delta for e in events if isinstance(e, chunkwise.ContentDelta)) == message.content
 
 
@@ -215,14 +235,10 @@ def test_every_way_content_splits_parts_the_halves_between(
     only if nothing came between. (A final review found the parts and the flag each joining them.)"""
     body = _sse_contents(*deltas)
     for size in (len(body), 5, 1):
-        assembler = chunkwise.StreamAssembler(thought_tag=tag)
-        events = []
-        for start in range(0, len(body), size):
-            events += assembler.feed_bytes(body[start : start + size])
-        events += assembler.close()
-        message = assembler.completion.choices[0].message
+        completion, events = _run_bytes(body, size, tag)
+        message = completion.choices[0].message
         assert (message.content, message.reasoning_content) == expected
-        assert assembler.completion.replaced_characters == 2
+        assert completion.replaced_characters == 2
         assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == expected[1]
 
 
@@ -311,16 +327,11 @@ def test_the_thought_flag_decides_each_character(pieces: list[tuple[str, bool]],
     splitter coming out after the flagged text that followed it.)"""
     google = {"google": {"thought": True}}
     deltas = [{"content": t, **({"extra_content": google} if f else {})} for t, f in pieces]
-    chunks = [{"choices": [{"index": 0, "delta": d}]} for d in deltas]
-    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    assembler = chunkwise.StreamAssembler(thought_tag=tag)
-    events = [e for c in chunks for e in assembler.feed(c)] + assembler.close()
-    message = assembler.completion.choices[0].message
+    message, events = _run_deltas(deltas, thought_tag=tag)
     thinking, answer, open_ = flag_reference(pieces, tag)
     assert (message.reasoning_content or "", message.content or "") == (thinking, answer)
     assert message.thinking_unterminated == (open_ and bool(thinking))  # reported with thinking (4.4)
-    assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == thinking
-    assert "".join(e.delta for e in events if isinstance(e, chunkwise.ContentDelta)) == answer
+    assert _texts(events) == (thinking, answer)
 
 
 def test_flagged_text_comes_after_what_the_configured_tag_held_back() -> None:
@@ -340,12 +351,9 @@ def test_flagged_text_comes_after_what_the_configured_tag_held_back() -> None:
             "\ufffd</\ufffd",
         ),
     ]:
-        assembler = chunkwise.StreamAssembler(thought_tag=tag)
-        events = [e for d in deltas for e in assembler.feed({"choices": [{"index": 0, "delta": d}]})]
-        events += assembler.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        events += assembler.close()
-        assert assembler.completion.choices[0].message.reasoning_content == expected
-        assert "".join(e.delta for e in events if isinstance(e, chunkwise.ReasoningDelta)) == expected
+        message, events = _run_deltas(deltas, thought_tag=tag)
+        assert message.reasoning_content == expected
+        assert _texts(events)[0] == expected
 
 
 def test_thought_open_reports_unterminated_only_with_thinking_and_flagged_text_begins_the_content() -> None:
@@ -354,20 +362,14 @@ def test_thought_open_reports_unterminated_only_with_thinking_and_flagged_text_b
     too: an unflagged `<think>` after it is thinking text, as when all is unflagged (a review)."""
     call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     for deltas in ([{"role": "assistant", "tool_calls": [call]}], [{"content": "<think>"}]):
-        assembler = chunkwise.StreamAssembler(thought_tag="think", thought_open=True)
-        events = [e for d in deltas for e in assembler.feed({"choices": [{"index": 0, "delta": d}]})]
-        events += assembler.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        events += assembler.close()
-        assert not assembler.completion.choices[0].message.thinking_unterminated
+        message, events = _run_deltas(deltas, thought_tag="think", thought_open=True)
+        assert not message.thinking_unterminated
         assert not [e for e in events if isinstance(e, chunkwise.ReasoningDone)]
     google = {"google": {"thought": True}}
     results = []
     for first in ({"content": "x", "extra_content": google}, {"content": "x"}):
-        assembler = chunkwise.StreamAssembler(thought_tag="think", thought_open=True)
-        for delta in (first, {"content": "<think>y</think>z"}):
-            assembler.feed({"choices": [{"index": 0, "delta": delta}]})
-        assembler.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        assembler.close()
-        message = assembler.completion.choices[0].message
+        message, _ = _run_deltas(
+            [first, {"content": "<think>y</think>z"}], thought_tag="think", thought_open=True
+        )
         results.append((message.reasoning_content, message.content))
     assert results == [("x<think>y", "z"), ("x<think>y", "z")]
