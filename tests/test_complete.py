@@ -385,6 +385,12 @@ def test_output_cut_by_the_finish_reason_is_named_as_cut(finish: str) -> None:
         choice.message.tool_calls[0].parse_arguments(CalendarEvent, finish_reason=choice.finish_reason)
     assert info.value.reason == finish and "cut short" in info.value.message
     assert info.value.text == '{"name": "Sci'
+    custom = {"id": "k", "type": "custom", "custom": {"name": "run", "input": "ls -"}}
+    body["choices"][0]["message"]["tool_calls"] = [custom]
+    cut_custom = (chunkwise.parse_completion(body).message.tool_calls or [])[0]
+    with pytest.raises(OutputParseError) as info:
+        cut_custom.parse_arguments(CalendarEvent, finish_reason=finish)
+    assert (info.value.reason, info.value.text) == (finish, "ls -")
 
 
 def test_a_refusal_is_named_as_a_refusal() -> None:
@@ -457,7 +463,7 @@ def test_parse_refuses_nan_and_infinity_as_the_rest_of_chunkwise_does() -> None:
     message = chunkwise.parse_completion(answer(content='{"x": NaN}', tool_calls=[call])).message
     with pytest.raises(OutputParseError, match="NaN is not a JSON value") as info:
         message.parse(F, finish_reason="stop")
-    assert info.value.reason == "invalid"
+    assert info.value.reason == "invalid" and info.value.validation_error is None  # pydantic took it
     tool_call = (message.tool_calls or [])[0]
     assert tool_call.arguments_error is not None
     with pytest.raises(OutputParseError, match="Infinity is not a JSON value"):

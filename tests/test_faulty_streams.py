@@ -173,6 +173,12 @@ def test_bad_options_raise_invalid_argument_when_the_strategy_is_built(options: 
         cs.faulty_streams(**options)
 
 
+def _one_call(call: dict[str, Any]) -> dict[str, Any]:
+    message = {"role": "assistant", "tool_calls": [call]}
+    choice = {"index": 0, "finish_reason": "tool_calls", "message": message}
+    return {"id": "x", "created": 1, "model": "m", "choices": [choice]}
+
+
 @pytest.mark.parametrize(
     "build",
     [
@@ -193,6 +199,16 @@ def test_bad_options_raise_invalid_argument_when_the_strategy_is_built(options: 
                 ],
             }
         ),
+        lambda: cs.chunks_from(_one_call({"id": "1", "type": "function", "function": {"arguments": "{}"}})),
+        lambda: cs.chunks_from(_one_call({"id": "1", "type": "retrieval"})),
+        lambda: cs.chunks_from(
+            {
+                "id": "x",
+                "created": 1,
+                "model": "m",
+                "choices": [{"index": 0, "finish_reason": None, "message": {}}],
+            }
+        ),
     ],
     ids=[
         "completion-str",
@@ -203,6 +219,9 @@ def test_bad_options_raise_invalid_argument_when_the_strategy_is_built(options: 
         "chunk-not-a-mapping",
         "choice-without-index",
         "call-without-id",
+        "call-without-name",
+        "call-of-another-type",
+        "unfinished-choice",
     ],
 )
 def test_the_other_strategies_check_their_arguments_when_built(build: Any) -> None:
@@ -210,6 +229,13 @@ def test_the_other_strategies_check_their_arguments_when_built(build: Any) -> No
     TypeError or KeyError at draw time, or accepted (hostile review)."""
     with pytest.raises(InvalidArgument):
         build()
+
+
+def test_sse_bytes_takes_an_iterator_whole() -> None:
+    """Its argument check used up an iterator: `sse_bytes(iter(chunks))` was a body without chunks (review)."""
+    chunks = [{"id": "x", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}]
+    assert cs.sse_bytes(iter(chunks)) == cs.sse_bytes(chunks) == cs.sse_bytes(c for c in chunks)
+    assert b'"hi"' in cs.sse_bytes(iter(chunks))
 
 
 @pytest.mark.parametrize("style", cs.STYLES)

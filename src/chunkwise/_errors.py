@@ -204,7 +204,8 @@ class OutputParseError(ChunkwiseError):
       ``LengthFinishReasonError`` / ``ContentFilterFinishReasonError`` for the same two).
     * ``"empty"``: there is no text to parse (no content, or a custom call's free-form input).
     * ``"invalid"``: the text is not JSON, or not valid for the model; ``validation_error`` is
-      pydantic's ``ValidationError`` (``.errors()`` lists each failure).
+      pydantic's ``ValidationError`` (``.errors()`` lists each failure), or None when pydantic took
+      the text but it holds ``NaN`` or ``Infinity``, which are not JSON (the message says so).
 
     ``text`` is what was parsed (the content or the arguments), when there was any; ``partial`` is
     None: the answer itself is whole.
@@ -225,5 +226,5 @@ class OutputParseError(ChunkwiseError):
         self.text = text
         self.finish_reason = finish_reason
         self.refusal = refusal
-        #: pydantic's ``ValidationError`` when ``reason`` is ``"invalid"``.
+        #: pydantic's ``ValidationError`` when ``reason`` is ``"invalid"`` (None for NaN/Infinity).
         self.validation_error = validation_error

@@ -98,7 +98,8 @@ class ToolCall(_Model):
         custom call, ``invalid`` with pydantic's ``validation_error``).
         """
         _check_model(model)
-        cut_text = self.function.arguments if self.function is not None else None
+        body = self.function if self.function is not None else self.custom
+        cut_text = None if body is None else body.arguments if isinstance(body, FunctionCall) else body.input
         _check_finish(finish_reason, "the call's arguments", cut_text)
         if self.function is None:
             raise OutputParseError(
@@ -302,14 +303,17 @@ def _validate(model: type[M], text: str, finish_reason: str | None, what: str) -
             finish_reason=finish_reason,
             validation_error=exc,
         ) from exc
-    try:
-        # JSON as chunkwise reads it everywhere: pydantic's reading takes NaN and Infinity, which
-        # `arguments_error` and `parsed_arguments` call invalid JSON (behaviour.md 11.6).
-        _strict_json(text)
-    except Malformed as exc:
-        raise OutputParseError(
-            f"{what}: {exc}", reason="invalid", text=text, finish_reason=finish_reason
-        ) from None
+    # JSON as chunkwise reads it everywhere: pydantic's reading takes NaN and Infinity, which
+    # `arguments_error` and `parsed_arguments` call invalid (behaviour.md 11.6). Those are the only
+    # values it takes that chunkwise refuses, and both are spelled so, so only such a text is read
+    # a second time.
+    if "NaN" in text or "Infinity" in text:
+        try:
+            _strict_json(text)
+        except Malformed as exc:
+            raise OutputParseError(
+                f"{what}: {exc}", reason="invalid", text=text, finish_reason=finish_reason
+            ) from None
     return value
 
 

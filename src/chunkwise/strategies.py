@@ -167,10 +167,18 @@ def _check_completion(completion: Mapping[str, Any]) -> None:
     for position, choice in enumerate(choices):
         if "index" not in choice or "finish_reason" not in choice:
             raise InvalidArgument(f"choice {position} needs `index` and `finish_reason`")
+        if not isinstance(choice["finish_reason"], str):
+            raise InvalidArgument(f"choice {position}: `finish_reason` must be a string (finished)")
         message = choice["message"]
         for call in message.get("tool_calls") or []:
-            if not isinstance(call, Mapping) or "id" not in call or "type" not in call:
-                raise InvalidArgument(f"choice {position}: each tool call needs `id` and `type`")
+            kind = call.get("type") if isinstance(call, Mapping) else None
+            fields = ("name", "arguments") if kind == "function" else ("name", "input")
+            body = call.get(kind) if kind in ("function", "custom") else None
+            if "id" not in call or not isinstance(body, Mapping) or not all(k in body for k in fields):
+                raise InvalidArgument(
+                    f"choice {position}: each tool call needs `id`, `type` function or custom, and that body "
+                    "with its name and arguments (or input)"
+                )
         legacy = message.get("function_call")
         if legacy is not None and (
             not isinstance(legacy, Mapping) or "name" not in legacy or "arguments" not in legacy
@@ -661,6 +669,7 @@ def sse_bytes(chunks: Sequence[Mapping[str, Any]], *, done: bool = True, line_en
     if line_ending not in ("\n", "\r\n", "\r"):
         raise InvalidArgument(f"line_ending={line_ending!r} must be one of '\\n', '\\r\\n', '\\r'")
     _check_bool("done", done)
+    chunks = list(chunks)  # an iterator too: the check below must not use it up
     if not all(isinstance(chunk, Mapping) for chunk in chunks):
         raise InvalidArgument("chunks must be mappings (chunk dicts)")
     events = [f"data: {json.dumps(chunk, ensure_ascii=False)}" for chunk in chunks]
