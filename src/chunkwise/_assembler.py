@@ -118,6 +118,12 @@ def _blank(value: object) -> bool:
     return value is None or value == "" or (value == 0 and not isinstance(value, bool))
 
 
+def _refuse_flags(**flags: Any) -> None:
+    for name, flag in flags.items():
+        if type(flag) is not bool:
+            raise ValueError(f"{name} must be True or False, not {flag!r}")
+
+
 def _check_limit(name: str, value: Any) -> int:
     if type(value) is not int or value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -189,13 +195,9 @@ class StreamAssembler:
     ) -> None:
         if thought_tag is not None and not is_tag_name(thought_tag):
             raise ValueError(f"thought_tag must be a tag name such as 'think', not {thought_tag!r}")
-        for name, flag in (
-            ("thought_open", thought_open),
-            ("require_done", require_done),
-            ("emit_events", emit_events),
-        ):
-            if type(flag) is not bool:  # `require_done="no"` would require it
-                raise ValueError(f"{name} must be True or False, not {flag!r}")
+        if not (type(thought_open) is type(require_done) is type(emit_events) is bool):
+            # `require_done="no"` would require it. (One test on the way: most streams are short.)
+            _refuse_flags(thought_open=thought_open, require_done=require_done, emit_events=emit_events)
         if thought_open and thought_tag is None:
             raise ValueError("thought_open=True needs thought_tag: the tag whose block the content begins in")
         self._thought_tag = thought_tag

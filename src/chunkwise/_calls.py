@@ -196,9 +196,77 @@ class Calls:
             self.calls.append(call)
             if self.reopened is not None:
                 self.reopened.append(call)
-        added: list[str] = []  # filled as the arguments are merged, so a later refusal keeps them said
+        added = ""  # the arguments this fragment adds, once added
         try:
-            self._merge_fragment(fragment, call, call_id, index, name, function, custom, body, added)
+            if call_id and call.id is None:
+                call.id = call_id
+                self.by_id[call_id] = call
+            if index is not None:
+                self.by_index[index] = call
+            self.last = call
+
+            # The kind, from the body sent or the `type` named: a custom call named "function" later (or
+            # the reverse) is one call sent as both, whichever came first.
+            named = fragment.get("type")
+            kind = "custom" if custom is not None or named == "custom" else None
+            if function is not None or named == "function":
+                kind = "function" if kind is None else "both"
+            if kind is not None and kind != call.kind:
+                if call.kind is not None or kind == "both":
+                    raise Malformed(
+                        f"tool call {call.position} is sent both as a function and as a custom call"
+                    )
+                call.kind = kind
+
+            if body is not None:
+                field = "input" if body is custom else "arguments"
+                # The name (§5): set once. The Vertex repeat of the same name is not appended (openai-
+                # python, pydantic-ai and LangChain make `get_weatherget_weather` of it). Older servers
+                # stream a name in pieces without an id: appended while the call has no arguments yet.
+                # A different name under an id is a server inconsistency: the first name is kept, since
+                # the arguments were written for it. (Without an id, a different name once arguments
+                # began opens the next call: `identify`, §5.5.)
+                if name and name != call.name:
+                    if call.name is None:
+                        call.name = name
+                    elif not call_id and call.args.empty():
+                        if self.choice.finish_reason is not None:
+                            self.late("a tool-call name", call)
+                        call.name += name
+                text = body.get(field)
+                if text is not None:
+                    if type(text) is not str:
+                        where = "custom" if body is custom else "function"
+                        raise Malformed(f"`tool_calls[].{where}.{field}` must be a string")
+                    if text:
+                        if self.choice.finish_reason is not None:
+                            self.late("tool-call arguments", call)
+                        added = call.args.add(text, self.limits.tally)
+                known = _CUSTOM_KNOWN if body is custom else _FUNCTION_KNOWN
+                if not known.issuperset(body):
+                    if call.function_extra is None:
+                        call.function_extra = {}
+                    merge(call.function_extra, {k: v for k, v in body.items() if k not in known}, self.limits)
+
+            kind_field = fragment.get("type")
+            if kind_field is not None and kind_field != call.type:
+                kind_field = string_field(kind_field, "tool_calls[].type", self.limits)
+                if call.type is None and kind_field:
+                    call.type = kind_field  # set once; Vertex repeats it on every fragment
+            extra_content = fragment.get("extra_content")
+            if extra_content is not None:
+                if type(extra_content) is not dict:
+                    raise Malformed("`tool_calls[].extra_content` must be an object")
+                # Gemini signs the first call of a parallel set on its first fragment, or on a trailing
+                # metadata-only fragment; whichever carries it, it lands on this call (§6).
+                if call.extra_content is None:
+                    call.extra_content = {}
+                merge(call.extra_content, extra_content, self.limits, whole=True)
+            if not _CALL_KNOWN.issuperset(fragment):
+                refuse_reserved(fragment, _CALL_RESERVED, "tool_calls[]")
+                if call.extra is None:
+                    call.extra = {}
+                merge(call.extra, {k: v for k, v in fragment.items() if k not in _CALL_KNOWN}, self.limits)
         finally:
             # The events say what was merged, also when a later field of the fragment is refused:
             # the call and its arguments stay in the partial, so its events must show them (§11).
@@ -213,90 +281,8 @@ class Calls:
                             call_type=call_type(call),
                         )
                     )
-                if added and added[0]:
-                    out.append(arguments_delta(self.choice.index, call.position, added[0]))
-
-    def _merge_fragment(
-        self,
-        fragment: dict[str, Any],
-        call: Call,
-        call_id: Any,
-        index: Any,
-        name: Any,
-        function: dict[str, Any] | None,
-        custom: dict[str, Any] | None,
-        body: dict[str, Any] | None,
-        added: list[str],
-    ) -> None:
-        """Every field of one fragment into ``call``, each by its rule; the arguments it adds are
-        put in ``added`` at once (the caller's events must show them if a later field fails)."""
-        if call_id and call.id is None:
-            call.id = call_id
-            self.by_id[call_id] = call
-        if index is not None:
-            self.by_index[index] = call
-        self.last = call
-
-        # The kind, from the body sent or the `type` named: a custom call named "function" later (or
-        # the reverse) is one call sent as both, whichever came first.
-        named = fragment.get("type")
-        kind = "custom" if custom is not None or named == "custom" else None
-        if function is not None or named == "function":
-            kind = "function" if kind is None else "both"
-        if kind is not None and kind != call.kind:
-            if call.kind is not None or kind == "both":
-                raise Malformed(f"tool call {call.position} is sent both as a function and as a custom call")
-            call.kind = kind
-
-        if body is not None:
-            field = "input" if body is custom else "arguments"
-            # The name (§5): set once. The Vertex repeat of the same name is not appended (openai-
-            # python, pydantic-ai and LangChain make `get_weatherget_weather` of it). Older servers
-            # stream a name in pieces without an id: appended while the call has no arguments yet.
-            # A different name under an id is a server inconsistency: the first name is kept, since
-            # the arguments were written for it. (Without an id, a different name once arguments
-            # began opens the next call: `identify`, §5.5.)
-            if name and name != call.name:
-                if call.name is None:
-                    call.name = name
-                elif not call_id and call.args.empty():
-                    if self.choice.finish_reason is not None:
-                        self.late("a tool-call name", call)
-                    call.name += name
-            text = body.get(field)
-            if text is not None:
-                if type(text) is not str:
-                    where = "custom" if body is custom else "function"
-                    raise Malformed(f"`tool_calls[].{where}.{field}` must be a string")
-                if text:
-                    if self.choice.finish_reason is not None:
-                        self.late("tool-call arguments", call)
-                    added.append(call.args.add(text, self.limits.tally))
-            known = _CUSTOM_KNOWN if body is custom else _FUNCTION_KNOWN
-            if not known.issuperset(body):
-                if call.function_extra is None:
-                    call.function_extra = {}
-                merge(call.function_extra, {k: v for k, v in body.items() if k not in known}, self.limits)
-
-        kind_field = fragment.get("type")
-        if kind_field is not None and kind_field != call.type:
-            kind_field = string_field(kind_field, "tool_calls[].type", self.limits)
-            if call.type is None and kind_field:
-                call.type = kind_field  # set once; Vertex repeats it on every fragment
-        extra_content = fragment.get("extra_content")
-        if extra_content is not None:
-            if type(extra_content) is not dict:
-                raise Malformed("`tool_calls[].extra_content` must be an object")
-            # Gemini signs the first call of a parallel set on its first fragment, or on a trailing
-            # metadata-only fragment; whichever carries it, it lands on this call (§6).
-            if call.extra_content is None:
-                call.extra_content = {}
-            merge(call.extra_content, extra_content, self.limits, whole=True)
-        if not _CALL_KNOWN.issuperset(fragment):
-            refuse_reserved(fragment, _CALL_RESERVED, "tool_calls[]")
-            if call.extra is None:
-                call.extra = {}
-            merge(call.extra, {k: v for k, v in fragment.items() if k not in _CALL_KNOWN}, self.limits)
+                if added:
+                    out.append(arguments_delta(self.choice.index, call.position, added))
 
     def identify(self, call_id: Any, index: Any, name: Any) -> Call | None:
         """The call a fragment with this id, index and name continues, or None for a new call.
